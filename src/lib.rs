@@ -1,0 +1,11 @@
+#![deny(clippy::all)]
+//! rust-cluster: the native core behind the Node-shaped facade in `lib/`.
+//! See docs/internals.md for how the modules fit together.
+
+mod ipc;
+mod napi_ipc;
+mod napi_process;
+mod reactor;
+mod spawn;
+mod spawn_sync;
+mod sys;
