@@ -1,6 +1,20 @@
-//! INTERFACE STUB: the reactor helper replaces the bodies; the signatures are the contract
-//! used by spawn.rs / napi_process.rs.
-use std::os::fd::OwnedFd;
+//! The one background thread: a mio poller over child pidfds and IPC channel sockets, feeding
+//! the event queue that JS drains (docs/internals.md, "Reactor and channels").
+//!
+//! Lock order: a channel's reader or writer, then the event queue; the channel and child maps
+//! are only held on their own (kill and reap hold the child map across their syscall, so a
+//! signal never reaches a pid that was reaped and maybe reused).
+use crate::ipc::channel::{ReadEnd, Reader, Writer};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token};
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::libc;
+use std::collections::HashMap;
+use std::mem;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 /// How frames on a channel are delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -9,21 +23,702 @@ pub enum Serialization {
     Advanced,
 }
 
+/// Tokens with this bit set watch a child's pidfd (the rest is the pid); others are channel ids.
+const CHILD: usize = 1 << (usize::BITS - 1);
+/// A channel stops reading while this many of its bytes wait for `drain()`, so a child that
+/// outpaces the JS thread is held back by the socket, as when Node reads the channel itself.
+const HIGH_WATER: usize = 4 << 20;
+const TOO_LARGE: &str = "ERR_IPC_MESSAGE_TOO_LARGE";
+
+/// What `drain()` hands to JS; see docs/internals.md for the JS shapes.
+#[derive(Debug)]
+pub enum Event {
+    Exit {
+        pid: i32,
+        status: Option<i32>,
+        signal: Option<i32>,
+    },
+    Data {
+        channel: u32,
+        buf: Vec<u8>,
+        fds: Vec<OwnedFd>,
+    },
+    Drain {
+        channel: u32,
+    },
+    Error {
+        channel: u32,
+        code: String,
+        message: String,
+    },
+    Close {
+        channel: u32,
+    },
+}
+
+type Notify = Box<dyn Fn() + Send + Sync>;
+
+struct Chan {
+    id: u32,
+    /// Closed when the last reference goes, so no thread ever uses a recycled descriptor.
+    fd: OwnedFd,
+    reader: Mutex<Reader>,
+    writer: Mutex<Writer>,
+    /// `channelClose` was called: reads are discarded, the close waits for the write queue.
+    closing: AtomicBool,
+    /// The close event is queued; the channel is out of the map and the poller.
+    closed: AtomicBool,
+    /// Reading stopped at HIGH_WATER until the next `drain()`.
+    paused: AtomicBool,
+}
+
+#[derive(Default)]
+struct Queue {
+    events: Vec<Event>,
+    /// Index in `events` of each channel's data event, which later reads extend: JS gets one
+    /// buffer per channel per drain.
+    data_at: HashMap<u32, usize>,
+    /// Channels paused since the last drain.
+    paused: Vec<u32>,
+}
+
+struct Reactor {
+    registry: Registry,
+    channels: Mutex<HashMap<u32, Arc<Chan>>>,
+    children: Mutex<HashMap<i32, OwnedFd>>,
+    queue: Mutex<Queue>,
+    notify: Mutex<Option<Notify>>,
+    next_id: AtomicU32,
+}
+
+/// Poisoning only means another thread panicked mid-update of plain data; carry on.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The reactor, started on first use. Its thread is detached and blocks in epoll_wait, so it
+/// never holds up process exit.
+fn reactor() -> &'static Reactor {
+    static REACTOR: OnceLock<Reactor> = OnceLock::new();
+    REACTOR.get_or_init(|| {
+        let poll = Poll::new().expect("rust-cluster: cannot create the reactor's epoll instance");
+        let registry = poll
+            .registry()
+            .try_clone()
+            .expect("rust-cluster: cannot clone the reactor's registry");
+        std::thread::Builder::new()
+            .name("rust-cluster-reactor".into())
+            // The thread's first reactor() call waits until this initialisation is done.
+            .spawn(move || reactor().run(poll))
+            .expect("rust-cluster: cannot start the reactor thread");
+        Reactor {
+            registry,
+            channels: Mutex::default(),
+            children: Mutex::default(),
+            queue: Mutex::default(),
+            notify: Mutex::default(),
+            next_id: AtomicU32::new(1),
+        }
+    })
+}
+
 /// Watch a freshly spawned child: the reactor registers its pidfd, reaps it by pid when it
 /// exits and queues an `exit` event. Keeps the pidfd for `kill`.
 pub fn watch_exit(pid: i32, pidfd: OwnedFd) {
-    let _ = (pid, pidfd);
-    unimplemented!()
+    let r = reactor();
+    let raw = pidfd.as_raw_fd();
+    lock(&r.children).insert(pid, pidfd);
+    let token = Token(CHILD | pid as usize);
+    if r.registry
+        .register(&mut SourceFd(&raw), token, Interest::READABLE)
+        .is_err()
+    {
+        // epoll is out of memory or watches: wait for this one exit on a thread of its own,
+        // without reaping (WNOWAIT), and let the usual path reap and report it.
+        let Some(dup) = lock(&r.children).get(&pid).and_then(|f| f.try_clone().ok()) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            while wait_pidfd(dup.as_fd(), libc::WNOWAIT) == Err(Errno::EINTR) {}
+            reactor().reap(pid);
+        });
+    }
 }
 
 /// Send `signal` to a watched, unreaped child through its pidfd. Err(ESRCH) once reaped.
-pub fn kill(pid: i32, signal: i32) -> Result<(), nix::errno::Errno> {
-    let _ = (pid, signal);
-    unimplemented!()
+pub fn kill(pid: i32, signal: i32) -> Result<(), Errno> {
+    let children = lock(&reactor().children);
+    let pidfd = children.get(&pid).ok_or(Errno::ESRCH)?;
+    let none: *const libc::siginfo_t = std::ptr::null();
+    // SAFETY: plain syscall on a pidfd we own; a null siginfo means "as kill(2)".
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            none,
+            0,
+        )
+    };
+    Errno::result(rc).map(drop)
 }
 
 /// Register the parent end of an IPC socketpair; returns the channel id used in events.
 pub fn open_channel(fd: OwnedFd, mode: Serialization, max_message_size: usize) -> u32 {
-    let _ = (fd, mode, max_message_size);
-    unimplemented!()
+    let r = reactor();
+    let id = r.next_id.fetch_add(1, SeqCst);
+    let ch = Arc::new(Chan {
+        id,
+        fd,
+        reader: Mutex::new(Reader::new(mode, max_message_size)),
+        writer: Mutex::default(),
+        closing: AtomicBool::new(false),
+        closed: AtomicBool::new(false),
+        paused: AtomicBool::new(false),
+    });
+    lock(&r.channels).insert(id, ch.clone());
+    if let Err(e) = set_nonblocking(ch.fd.as_fd()).and_then(|()| r.arm(&ch, false)) {
+        let code = errno_code(e);
+        r.finish(&ch, Some((code.clone(), format!("open {code}"))));
+    }
+    id
+}
+
+/// `channelWrite`: bytes still queued on the channel, or a negative errno.
+pub fn channel_write(id: u32, data: &[u8], pass: Option<BorrowedFd>) -> i64 {
+    let r = reactor();
+    let Some(ch) = r.channel(id) else {
+        return -i64::from(libc::EBADF);
+    };
+    let mut writer = lock(&ch.writer);
+    if ch.closing.load(SeqCst) || ch.closed.load(SeqCst) {
+        return -i64::from(libc::EBADF);
+    }
+    let was_empty = writer.is_empty();
+    match writer.write(ch.fd.as_fd(), data, pass) {
+        Ok(queued) => {
+            if was_empty && queued > 0 {
+                // The reactor flushes on the next writable edge; re-arming makes epoll check
+                // again now, in case the peer drained the socket since our send.
+                let _ = r.arm(&ch, true);
+            }
+            queued as i64
+        }
+        Err(e) => -i64::from(e as i32),
+    }
+}
+
+/// `channelClose`: stop delivering reads, close once the write queue is flushed (or the peer
+/// is gone), then queue `close`. Data events not yet drained for the channel are dropped.
+pub fn channel_close(id: u32) {
+    let r = reactor();
+    let Some(ch) = r.channel(id) else {
+        return;
+    };
+    if ch.closing.swap(true, SeqCst) {
+        return;
+    }
+    r.purge_data(id);
+    let idle = lock(&ch.writer).is_empty();
+    if idle {
+        r.finish(&ch, None);
+    }
+}
+
+/// Every queued event, oldest first; resumes channels paused at HIGH_WATER.
+pub fn take_events() -> Vec<Event> {
+    let r = reactor();
+    let (events, paused) = {
+        let mut q = lock(&r.queue);
+        q.data_at.clear();
+        (mem::take(&mut q.events), mem::take(&mut q.paused))
+    };
+    for id in paused {
+        if let Some(ch) = r.channel(id) {
+            ch.paused.store(false, SeqCst);
+            // Re-arming makes epoll report the socket again if data is already waiting.
+            let _ = r.arm(&ch, true);
+        }
+    }
+    events
+}
+
+/// Called (on any thread) whenever the event queue goes from empty to non-empty.
+pub fn set_notify(notify: Notify) {
+    let r = reactor();
+    *lock(&r.notify) = Some(notify);
+    if !lock(&r.queue).events.is_empty() {
+        r.notify();
+    }
+}
+
+impl Reactor {
+    fn run(&self, mut poll: Poll) {
+        let mut events = Events::with_capacity(256);
+        loop {
+            if let Err(e) = poll.poll(&mut events, None) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                panic!("rust-cluster reactor: epoll_wait failed: {e}");
+            }
+            for ev in events.iter() {
+                let token = ev.token().0;
+                if token & CHILD != 0 {
+                    self.reap((token & !CHILD) as i32);
+                } else if let Some(ch) = self.channel(token as u32) {
+                    let hup = ev.is_read_closed() || ev.is_error();
+                    if ev.is_readable() || hup {
+                        self.read(&ch, hup);
+                    }
+                    if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+                        self.flush(&ch);
+                    }
+                }
+            }
+        }
+    }
+
+    fn channel(&self, id: u32) -> Option<Arc<Chan>> {
+        lock(&self.channels).get(&id).cloned()
+    }
+
+    /// Registers (or re-arms) the channel socket, edge-triggered for both directions.
+    fn arm(&self, ch: &Chan, again: bool) -> Result<(), Errno> {
+        let raw = ch.fd.as_raw_fd();
+        let (source, token) = (&mut SourceFd(&raw), Token(ch.id as usize));
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        let res = if again {
+            self.registry.reregister(source, token, interest)
+        } else {
+            self.registry.register(source, token, interest)
+        };
+        res.map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    }
+
+    fn reap(&self, pid: i32) {
+        let mut children = lock(&self.children);
+        let Some(pidfd) = children.get(&pid) else {
+            return;
+        };
+        let (status, signal) = match wait_pidfd(pidfd.as_fd(), libc::WNOHANG) {
+            Ok(Some(exit)) => exit,
+            // Not exited after all (spurious wake-up): wait for the next one.
+            Ok(None) | Err(Errno::EINTR) => return,
+            // Reaped behind our back (a waitpid(-1) elsewhere in the process): status lost.
+            Err(_) => (None, None),
+        };
+        let pidfd = children.remove(&pid);
+        drop(children);
+        if let Some(fd) = pidfd {
+            let _ = self.registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+        self.push([Event::Exit {
+            pid,
+            status,
+            signal,
+        }]);
+    }
+
+    fn read(&self, ch: &Chan, hup: bool) {
+        if ch.closed.load(SeqCst) {
+            return;
+        }
+        let mut reader = lock(&ch.reader);
+        let end = if ch.closing.load(SeqCst) {
+            // Closing: drain the socket so the peer is never stuck, and notice its EOF.
+            reader.read(ch.fd.as_fd(), hup, &mut |_, _| true)
+        } else if ch.paused.load(SeqCst) {
+            return;
+        } else {
+            reader.read(ch.fd.as_fd(), hup, &mut |b, fds| {
+                self.deliver(ch, b, fds, true)
+            })
+        };
+        drop(reader);
+        let error = match end {
+            ReadEnd::WouldBlock | ReadEnd::Stopped => return,
+            ReadEnd::Eof => None,
+            ReadEnd::TooLarge(t) => Some((TOO_LARGE.to_string(), t.message())),
+            ReadEnd::Failed(e) => Some((errno_code(e), format!("read {}", errno_code(e)))),
+        };
+        // A close that JS asked for ends quietly.
+        self.finish(ch, error.filter(|_| !ch.closing.load(SeqCst)));
+    }
+
+    /// Appends complete frames to the channel's pending data event. Returns false to stop
+    /// reading: the channel is closing, or (with `may_pause`) it reached HIGH_WATER.
+    fn deliver(&self, ch: &Chan, bytes: &[u8], fds: Vec<OwnedFd>, may_pause: bool) -> bool {
+        let mut q = lock(&self.queue);
+        // channelClose purges undrained data under this lock; whatever is read after is dropped.
+        if ch.closing.load(SeqCst) {
+            return false;
+        }
+        let was_empty = q.events.is_empty();
+        let Queue {
+            events,
+            data_at,
+            paused,
+        } = &mut *q;
+        let pending = if let Some(Event::Data { buf, fds: held, .. }) =
+            data_at.get(&ch.id).map(|&i| &mut events[i])
+        {
+            buf.extend_from_slice(bytes);
+            held.extend(fds);
+            buf.len()
+        } else {
+            data_at.insert(ch.id, events.len());
+            events.push(Event::Data {
+                channel: ch.id,
+                buf: bytes.to_vec(),
+                fds,
+            });
+            bytes.len()
+        };
+        let pause = may_pause && pending >= HIGH_WATER;
+        if pause {
+            ch.paused.store(true, SeqCst);
+            paused.push(ch.id);
+        }
+        drop(q);
+        if was_empty {
+            self.notify();
+        }
+        !pause
+    }
+
+    fn flush(&self, ch: &Chan) {
+        if ch.closed.load(SeqCst) {
+            return;
+        }
+        let mut writer = lock(&ch.writer);
+        if writer.is_empty() {
+            return;
+        }
+        let res = writer.flush(ch.fd.as_fd());
+        drop(writer);
+        match res {
+            Ok(false) => {}
+            Ok(true) if ch.closing.load(SeqCst) => self.finish(ch, None),
+            Ok(true) => self.push([Event::Drain { channel: ch.id }]),
+            Err(_) if ch.closing.load(SeqCst) => self.finish(ch, None),
+            Err(e) => {
+                // The peer is gone: hand JS what it had sent before, then report and close.
+                let mut reader = lock(&ch.reader);
+                let end = reader.read(ch.fd.as_fd(), true, &mut |b, fds| {
+                    self.deliver(ch, b, fds, false)
+                });
+                drop(reader);
+                let code = errno_code(e);
+                let error = match end {
+                    ReadEnd::TooLarge(t) => (TOO_LARGE.to_string(), t.message()),
+                    _ => (code.clone(), format!("write {code}")),
+                };
+                self.finish(ch, Some(error));
+            }
+        }
+    }
+
+    /// Ends a channel once: out of the poller and the map, queued writes dropped, then
+    /// `error` (if any) and `close` queued. The socket closes with the last reference.
+    fn finish(&self, ch: &Chan, error: Option<(String, String)>) {
+        if ch.closed.swap(true, SeqCst) {
+            return;
+        }
+        let _ = self.registry.deregister(&mut SourceFd(&ch.fd.as_raw_fd()));
+        lock(&self.channels).remove(&ch.id);
+        lock(&ch.writer).discard();
+        let error = error.map(|(code, message)| Event::Error {
+            channel: ch.id,
+            code,
+            message,
+        });
+        self.push(error.into_iter().chain([Event::Close { channel: ch.id }]));
+    }
+
+    fn purge_data(&self, id: u32) {
+        let mut q = lock(&self.queue);
+        if q.data_at.remove(&id).is_none() {
+            return;
+        }
+        let Queue {
+            events, data_at, ..
+        } = &mut *q;
+        events.retain(|e| !matches!(e, Event::Data { channel, .. } if *channel == id));
+        data_at.clear();
+        for (i, e) in events.iter().enumerate() {
+            if let Event::Data { channel, .. } = e {
+                data_at.insert(*channel, i);
+            }
+        }
+    }
+
+    fn push(&self, events: impl IntoIterator<Item = Event>) {
+        let was_empty = {
+            let mut q = lock(&self.queue);
+            let was_empty = q.events.is_empty();
+            q.events.extend(events);
+            was_empty
+        };
+        if was_empty {
+            self.notify();
+        }
+    }
+
+    fn notify(&self) {
+        if let Some(notify) = lock(&self.notify).as_ref() {
+            notify();
+        }
+    }
+}
+
+/// waitid(P_PIDFD) for an exit: Ok(None) if still running under WNOHANG, else the exit code
+/// or the signal number, whichever applies.
+type Exit = (Option<i32>, Option<i32>);
+fn wait_pidfd(pidfd: BorrowedFd, flags: libc::c_int) -> Result<Option<Exit>, Errno> {
+    // SAFETY: siginfo_t is plain data, filled in by waitid.
+    let mut info: libc::siginfo_t = unsafe { mem::zeroed() };
+    let id = pidfd.as_raw_fd() as libc::id_t;
+    // SAFETY: valid pointer to siginfo_t; P_PIDFD with a pidfd we own.
+    Errno::result(unsafe { libc::waitid(libc::P_PIDFD, id, &mut info, libc::WEXITED | flags) })?;
+    // SAFETY: waitid succeeded for a child, so the SIGCHLD fields are the valid ones.
+    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+    Ok(match info.si_code {
+        _ if pid == 0 => None,
+        libc::CLD_EXITED => Some((Some(status), None)),
+        _ => Some((None, Some(status))),
+    })
+}
+
+fn set_nonblocking(fd: BorrowedFd) -> Result<(), Errno> {
+    let flags = OFlag::from_bits_retain(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
+}
+
+/// Node's error code for an errno: its symbolic name, e.g. "EPIPE".
+fn errno_code(e: Errno) -> String {
+    format!("{e:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Collects events across drains, waiting on `notify` (never on a timer) for more.
+    struct Drainer {
+        rx: mpsc::Receiver<()>,
+        seen: Vec<Event>,
+    }
+
+    impl Drainer {
+        fn new() -> Self {
+            let (tx, rx) = mpsc::channel();
+            set_notify(Box::new(move || {
+                let _ = tx.send(());
+            }));
+            Drainer {
+                rx,
+                seen: Vec::new(),
+            }
+        }
+
+        /// Drains until `done` holds for the events seen so far; returns them.
+        fn until(&mut self, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+            loop {
+                self.seen.extend(take_events());
+                if done(&self.seen) {
+                    return mem::take(&mut self.seen);
+                }
+                // A failure guard only: every wake-up comes from a notify.
+                self.rx
+                    .recv_timeout(Duration::from_secs(20))
+                    .expect("no event");
+            }
+        }
+    }
+
+    fn closed(id: u32) -> impl Fn(&[Event]) -> bool {
+        move |evs| {
+            evs.iter()
+                .any(|e| matches!(e, Event::Close { channel } if *channel == id))
+        }
+    }
+
+    fn data_of(evs: &[Event], id: u32) -> (Vec<u8>, Vec<OwnedFd>) {
+        let (mut bytes, mut fds) = (Vec::new(), Vec::new());
+        for e in evs {
+            if let Event::Data {
+                channel,
+                buf,
+                fds: f,
+            } = e
+            {
+                if *channel == id {
+                    bytes.extend_from_slice(buf);
+                    fds.extend(f.iter().map(|f| f.try_clone().unwrap()));
+                }
+            }
+        }
+        (bytes, fds)
+    }
+
+    /// Parent end registered as a channel, child end as a blocking std stream.
+    fn channel(mode: Serialization, max: usize) -> (u32, UnixStream) {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        (open_channel(a, mode, max), UnixStream::from(b))
+    }
+
+    fn pidfd_open(pid: u32) -> OwnedFd {
+        use std::os::fd::FromRawFd;
+        // SAFETY: pidfd_open returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
+        assert!(fd >= 0, "pidfd_open: {}", Errno::last());
+        // SAFETY: fd is a fresh descriptor we own.
+        unsafe { OwnedFd::from_raw_fd(fd as i32) }
+    }
+
+    // One test: the reactor, its queue and notify callback are process-wide.
+    // The children it spawns are reaped by the reactor, not by Child::wait.
+    #[allow(clippy::zombie_processes)]
+    #[test]
+    fn reactor_end_to_end() {
+        let mut d = Drainer::new();
+
+        // Messages with a descriptor; then EOF closes the channel after the data.
+        let (id, mut child) = channel(Serialization::Json, 1 << 20);
+        let (rp, wp) = nix::unistd::pipe().unwrap();
+        child.write_all(b"{\"a\":1}\n{\"b\"").unwrap();
+        let msg = [std::io::IoSlice::new(b":2}\n{\"cmd\":\"NODE_HANDLE\"}\n")];
+        crate::ipc::scm::send(child.as_fd(), &msg, Some(wp.as_fd())).unwrap();
+        drop(wp);
+        let evs = d.until(|evs| data_of(evs, id).0.ends_with(b"HANDLE\"}\n"));
+        let (bytes, fds) = data_of(&evs, id);
+        assert_eq!(bytes, b"{\"a\":1}\n{\"b\":2}\n{\"cmd\":\"NODE_HANDLE\"}\n");
+        assert_eq!(fds.len(), 1);
+        nix::unistd::write(&fds[0], b"ok").unwrap();
+        drop(fds);
+        drop(evs);
+        let mut two = [0u8; 2];
+        nix::unistd::read(rp.as_raw_fd(), &mut two).unwrap();
+        assert_eq!(&two, b"ok");
+
+        // Parent to child: immediate write, then a queued one that ends with a drain event.
+        assert_eq!(channel_write(id, b"hi\n", None), 0);
+        let mut hi = [0u8; 3];
+        child.read_exact(&mut hi).unwrap();
+        assert_eq!(&hi, b"hi\n");
+        let big = vec![b'x'; 8 << 20];
+        let queued = channel_write(id, &big, None);
+        assert!(queued > 0, "8 MiB went straight into the socket");
+        assert_eq!(channel_write(id, b"\n", None), queued + 1);
+        let mut reader = child.try_clone().unwrap();
+        let sink = std::thread::spawn(move || {
+            let mut all = vec![0u8; (8 << 20) + 1];
+            reader.read_exact(&mut all).unwrap();
+            all
+        });
+        d.until(|evs| {
+            evs.iter()
+                .any(|e| matches!(e, Event::Drain { channel } if *channel == id))
+        });
+        assert_eq!(sink.join().unwrap().len(), (8 << 20) + 1);
+
+        drop(child);
+        let evs = d.until(closed(id));
+        assert!(matches!(evs.last(), Some(Event::Close { channel }) if *channel == id));
+        assert_eq!(channel_write(id, b"late\n", None), -i64::from(libc::EBADF));
+
+        // Oversized frame: the good frame, then error, then close.
+        let (id, mut child) = channel(Serialization::Advanced, 16);
+        child.write_all(&[0, 0, 0, 1, 7, 0, 0, 0, 17]).unwrap();
+        let evs = d.until(closed(id));
+        assert_eq!(data_of(&evs, id).0, [0, 0, 0, 1, 7]);
+        match &evs[evs.len() - 2] {
+            Event::Error {
+                channel,
+                code,
+                message,
+            } => {
+                assert_eq!((*channel, code.as_str()), (id, TOO_LARGE));
+                assert!(message.contains("17 bytes") && message.contains("(16 bytes)"));
+            }
+            other => panic!("{other:?}"),
+        }
+
+        // A child that outpaces drain() is paused at HIGH_WATER and resumed by take_events.
+        let (id, mut child) = channel(Serialization::Json, 1 << 20);
+        let line = [vec![b'y'; 1023], b"\n".to_vec()].concat();
+        let total = 3 * HIGH_WATER;
+        let writer = std::thread::spawn(move || {
+            for _ in 0..total / line.len() {
+                child.write_all(&line).unwrap();
+            }
+        });
+        let ch = reactor().channel(id).unwrap();
+        // Bounded wait for the reactor to reach the mark (it reads as fast as the writer).
+        while !ch.paused.load(SeqCst) {
+            assert!(!writer.is_finished(), "never paused");
+            std::thread::yield_now();
+        }
+        let first = take_events();
+        let (bytes, _) = data_of(&first, id);
+        assert!(bytes.len() >= HIGH_WATER && bytes.len() < 2 * HIGH_WATER);
+        // Draining resumes it (possibly more than once); the writer's exit closes it.
+        let evs = d.until(closed(id));
+        writer.join().unwrap();
+        assert_eq!(bytes.len() + data_of(&evs, id).0.len(), total);
+
+        // channelClose: pending data is dropped and close is queued.
+        let (id, mut child) = channel(Serialization::Json, 1 << 20);
+        child.write_all(b"dropped\n").unwrap();
+        d.until(|evs| !data_of(evs, id).0.is_empty());
+        channel_close(id);
+        let evs = d.until(closed(id));
+        assert!(data_of(&evs, id).0.is_empty());
+        let mut eof = Vec::new();
+        child.read_to_end(&mut eof).unwrap();
+
+        // Exits: by code, and by signal through kill(); kill after reaping is ESRCH.
+        let c = std::process::Command::new("sh")
+            .args(["-c", "exit 3"])
+            .spawn()
+            .unwrap();
+        let pid = c.id() as i32;
+        watch_exit(pid, pidfd_open(c.id()));
+        let exited = move |evs: &[Event]| {
+            evs.iter()
+                .any(|e| matches!(e, Event::Exit { pid: p, .. } if *p == pid))
+        };
+        let evs = d.until(exited);
+        assert!(evs.iter().any(
+            |e| matches!(e, Event::Exit { pid: p, status: Some(3), signal: None } if *p == pid)
+        ));
+
+        let c = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = c.id() as i32;
+        watch_exit(pid, pidfd_open(c.id()));
+        kill(pid, libc::SIGTERM).unwrap();
+        let exited = move |evs: &[Event]| {
+            evs.iter()
+                .any(|e| matches!(e, Event::Exit { pid: p, .. } if *p == pid))
+        };
+        let evs = d.until(exited);
+        let sig = Some(libc::SIGTERM);
+        assert!(evs.iter().any(|e| matches!(e, Event::Exit { pid: p, status: None, signal } if *p == pid && *signal == sig)));
+        assert_eq!(kill(pid, libc::SIGTERM), Err(Errno::ESRCH));
+    }
 }

@@ -1,0 +1,194 @@
+//! Raw Linux calls behind spawn and spawnSync: socketpairs, fd duplication, pidfds and the
+//! signal-mask / disposition syscalls the clone(CLONE_VM|CLONE_VFORK) child needs.
+//! Every fd created here is close-on-exec.
+
+use nix::errno::Errno;
+use nix::libc;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// Turns a `-1 + errno` libc return into a Result.
+fn check(ret: libc::c_int) -> Result<libc::c_int, Errno> {
+    if ret == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A connected AF_UNIX stream socketpair, both ends close-on-exec (what libuv uses for pipes).
+pub(crate) fn socketpair_cloexec() -> Result<(OwnedFd, OwnedFd), Errno> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors socketpair writes.
+    check(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })?;
+    // SAFETY: socketpair succeeded, so both descriptors are new and owned by us.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Duplicates `fd` onto the lowest free number `>= min`, close-on-exec.
+pub(crate) fn dup_cloexec_min(fd: RawFd, min: RawFd) -> Result<OwnedFd, Errno> {
+    // SAFETY: F_DUPFD_CLOEXEC only reads `fd`; an invalid one yields EBADF.
+    let new = check(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })?;
+    // SAFETY: fcntl returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// Fails with EBADF unless `fd` is open.
+pub(crate) fn check_open(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: F_GETFD has no side effects.
+    check(unsafe { libc::fcntl(fd, libc::F_GETFD) }).map(drop)
+}
+
+/// Clears O_NONBLOCK on the open file description behind `fd`.
+pub(crate) fn clear_nonblock(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: F_GETFL / F_SETFL only touch the file status flags.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    if flags & libc::O_NONBLOCK != 0 {
+        check(unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) })?;
+    }
+    Ok(())
+}
+
+pub(crate) fn open_dev_null() -> Result<OwnedFd, Errno> {
+    // SAFETY: the path is a NUL-terminated literal.
+    let fd = check(unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) })?;
+    // SAFETY: open returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// pidfd_open(2); the kernel always makes pidfds close-on-exec.
+pub(crate) fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
+    // SAFETY: plain syscall with integer arguments.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the syscall returned a fresh descriptor, which fits in a c_int.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// pidfd_send_signal(2): cannot hit a recycled pid, unlike kill(2).
+pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> Result<(), Errno> {
+    // SAFETY: plain syscall; a null siginfo means "as kill(2) would send it".
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if ret < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// How a reaped child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Blocks until the child behind `pidfd` exits and reaps it (waitid P_PIDFD), retrying EINTR.
+pub(crate) fn reap_pidfd(pidfd: BorrowedFd<'_>) -> Result<Exit, Errno> {
+    loop {
+        // SAFETY: an all-zero siginfo_t is a valid value for waitid to fill in.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid out-pointer; the id is a pidfd we own.
+        let ret = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            )
+        };
+        match check(ret) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            // SAFETY: waitid filled a SIGCHLD siginfo, whose si_status field is valid.
+            Ok(_) => {
+                let status = unsafe { info.si_status() };
+                return Ok(if info.si_code == libc::CLD_EXITED {
+                    Exit::Code(status)
+                } else {
+                    Exit::Signal(status)
+                });
+            }
+        }
+    }
+}
+
+/// Reaps `pid` by pid (never -1), for children whose pidfd could not be obtained or which
+/// failed before exec.
+pub(crate) fn reap_pid(pid: libc::pid_t) {
+    loop {
+        // SAFETY: a null status pointer is allowed.
+        let ret = unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+        if ret != -1 || Errno::last() != Errno::EINTR {
+            return;
+        }
+    }
+}
+
+/// Every signal bit, as the kernel's 64-bit sigset.
+pub(crate) const ALL_SIGNALS: u64 = !0;
+
+/// rt_sigprocmask(SIG_SETMASK) on the calling thread through the raw syscall: glibc's wrapper
+/// refuses to block its internal signals, which must stay blocked while a CLONE_VM child
+/// shares our memory. Returns the previous mask.
+pub(crate) fn set_signal_mask(mask: u64) -> u64 {
+    let mut old: u64 = 0;
+    // SAFETY: both pointers refer to 8-byte sigsets, the size passed to the kernel.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &mask as *const u64,
+            &mut old as *mut u64,
+            std::mem::size_of::<u64>(),
+        );
+    }
+    old
+}
+
+/// The kernel's `struct sigaction` (not glibc's). Only `handler` is non-zero and it comes first
+/// on x86_64, aarch64 and riscv64, so the zeroed tail fits each of their layouts.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Sets the disposition of `signal` (SIG_DFL or SIG_IGN) through the raw syscall, which also
+/// works for glibc's internal signals. Async-signal-safe; errors (SIGKILL, SIGSTOP) are ignored.
+pub(crate) fn set_disposition_raw(signal: libc::c_int, handler: libc::sighandler_t) {
+    let action = KernelSigaction {
+        handler,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: `action` has the kernel's layout; a null old-action pointer is allowed.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            &action as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            std::mem::size_of::<u64>(),
+        );
+    }
+}

@@ -1,2 +1,4 @@
+//! IPC channel mechanics: framing, socket I/O with descriptor passing, per-channel buffers.
 pub mod channel;
 pub mod framing;
+pub mod scm;

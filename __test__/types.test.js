@@ -1,0 +1,212 @@
+'use strict';
+// Type-checks small TypeScript programs against index.d.ts and child_process.d.ts with
+// `tsc --noEmit` (typescript and @types/node from the repo's devDependencies):
+//  - a program written against Node's `cluster` / `child_process` compiles unchanged
+//    (but for the module names) against `rust-cluster` / `rust-cluster/child_process`,
+//    as CommonJS and as an ES module (module node16), and both compile;
+//  - rust-cluster's `maxMessageSize` option is accepted where it belongs, and type errors
+//    are still errors.
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const cp = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..');
+const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+const haveTs = fs.existsSync(TSC) && fs.existsSync(path.join(ROOT, 'node_modules', '@types', 'node'));
+const skip = haveTs ? false : 'typescript / @types/node not installed (npm install)';
+
+// A program using the built-ins the way typed code does; {CLUSTER} and {CHILD_PROCESS}
+// are the module names.
+const PROGRAM = `
+import cluster from '{CLUSTER}';
+import { Worker, ClusterSettings, Address } from '{CLUSTER}';
+import { spawn, fork, exec, execFile, execSync, execFileSync, spawnSync, ChildProcess,
+  SpawnOptions, ForkOptions, ExecException, StdioOptions, SpawnSyncReturns } from '{CHILD_PROCESS}';
+import * as childProcess from '{CHILD_PROCESS}';
+import { Readable, Writable } from 'node:stream';
+import * as net from 'node:net';
+
+const options: SpawnOptions = { cwd: '/', env: { A: 'b' }, stdio: ['pipe', 'inherit', 'ignore'] };
+const a = spawn('ls', ['-l'], options);
+const b = spawn('ls', ['-l']);
+b.stdout.setEncoding('utf8');
+b.stdin.end('input');
+const c = spawn('ls', ['-l'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const cOut: Readable = c.stdout;
+const cIn: null = c.stdin;
+const d = spawn('cat', { stdio: ['pipe', 'pipe', 'pipe'] });
+const dIn: Writable = d.stdin;
+const stdio: StdioOptions = ['pipe', 'pipe', 'pipe', 'ipc', 5];
+const e: ChildProcess = spawn('node', ['x.js'], { stdio, serialization: 'advanced', detached: true });
+e.on('exit', (code: number | null, signal: NodeJS.Signals | null) => {});
+e.on('message', (message, handle) => {});
+e.send({ a: 1 }, undefined, { keepOpen: true }, (err: Error | null) => {});
+const killed: boolean = e.kill('SIGTERM');
+const pid: number | undefined = e.pid;
+
+const forkOptions: ForkOptions = { execArgv: [], silent: true, serialization: 'json' };
+const f = fork('worker.js', ['arg'], forkOptions);
+const g = fork(new URL('file:///worker.js'));
+f.on('message', (m) => { f.disconnect(); });
+
+exec('ls', (err: ExecException | null, stdout: string, stderr: string) => {});
+exec('ls', { encoding: 'buffer' }, (err, stdout: Buffer, stderr: Buffer) => {});
+execFile('ls', ['-l'], (err, stdout, stderr) => {});
+const out: string = execSync('ls', { encoding: 'utf8' });
+const out2: Buffer = execFileSync('ls', ['-l']);
+const r: SpawnSyncReturns<string> = spawnSync('echo', ['hi'], { encoding: 'utf8' });
+const status: number | null = r.status;
+const viaNamespace = childProcess.spawnSync('true').status;
+
+if (cluster.isPrimary) {
+  const settings: ClusterSettings = { exec: 'worker.js', args: ['--x'], silent: false };
+  cluster.setupPrimary(settings);
+  const w: Worker = cluster.fork({ ENV: '1' });
+  w.on('message', (msg: any) => { w.send({ ok: true }); });
+  w.on('listening', (address: Address) => {});
+  cluster.on('exit', (worker: Worker, code: number, signal: string) => {
+    const id: number = worker.id;
+    const after: boolean = worker.exitedAfterDisconnect;
+  });
+  for (const id in cluster.workers) cluster.workers[id]?.kill();
+  cluster.disconnect(() => {});
+  const isWorker = (x: unknown): boolean => x instanceof Worker;
+} else if (cluster.isWorker) {
+  cluster.worker?.on('disconnect', () => {});
+  net.createServer().listen(0);
+}
+`;
+
+// rust-cluster's additions, and errors that must stay errors.
+const EXTRAS = `
+import cluster from 'rust-cluster';
+import { spawn, fork, ForkOptions, SpawnOptions } from 'rust-cluster/child_process';
+
+fork('w.js', [], { maxMessageSize: 1 << 20, serialization: 'advanced' });
+fork('w.js', { maxMessageSize: 1024 });
+const o: ForkOptions = { maxMessageSize: 10 };
+const s: SpawnOptions = { maxMessageSize: 10, stdio: ['pipe', 'pipe', 'pipe', 'ipc'] };
+spawn('node', ['w.js'], { stdio: ['pipe', 'pipe', 'pipe', 'ipc'], maxMessageSize: 64 }).send('x');
+spawn('node', { maxMessageSize: 64 }).stdout.on('data', () => {});
+spawn('ls', [], { stdio: ['ignore', 'pipe', 'ignore'], maxMessageSize: 64 }).stdout.read();
+cluster.setupPrimary({ exec: 'w.js', maxMessageSize: 4096 });
+const size: number | undefined = cluster.settings.maxMessageSize;
+
+// @ts-expect-error: not an option
+fork('w.js', { notAnOption: true });
+// @ts-expect-error: maxMessageSize is a number
+fork('w.js', { maxMessageSize: 'big' });
+// @ts-expect-error: stdin is null with stdio 'ignore'
+spawn('ls', [], { stdio: ['ignore', 'pipe', 'pipe'] }).stdin.write('x');
+// @ts-expect-error: spawn needs a command
+spawn();
+// @ts-expect-error: isPrimary is read-only
+cluster.isPrimary = false;
+`;
+
+// CommonJS only: \`import x = require()\` gives module.exports itself, as at run time.
+const EXTRAS_CJS = `
+import cluster = require('rust-cluster');
+import childProcess = require('rust-cluster/child_process');
+const w: cluster.Worker | undefined = cluster.isPrimary ? cluster.fork() : cluster.worker;
+const settings: cluster.ClusterSettings = { maxMessageSize: 1 };
+childProcess.fork('w.js', { maxMessageSize: 1 }).send('x');
+const c: childProcess.ChildProcess = childProcess.spawn('ls');
+`;
+
+function tsc(dir, files, compilerOptions) {
+  fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      strict: true,
+      noEmit: true,
+      skipLibCheck: false,
+      types: ['node'],
+      typeRoots: [path.join(dir, 'node_modules', '@types')],
+      noUnusedLocals: false,
+      ...compilerOptions,
+    },
+    files,
+  }, null, 2));
+  return cp.spawnSync(process.execPath, [TSC, '-p', dir, '--pretty', 'false'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+}
+
+function project() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-types-'));
+  fs.mkdirSync(path.join(dir, 'node_modules', '@types'), { recursive: true });
+  fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'rust-cluster'), 'dir');
+  fs.symlinkSync(path.join(ROOT, 'node_modules', '@types', 'node'),
+    path.join(dir, 'node_modules', '@types', 'node'), 'dir');
+  return dir;
+}
+
+const names = {
+  builtin: { CLUSTER: 'cluster', CHILD_PROCESS: 'child_process' },
+  'builtin node:': { CLUSTER: 'node:cluster', CHILD_PROCESS: 'node:child_process' },
+  'rust-cluster': { CLUSTER: 'rust-cluster', CHILD_PROCESS: 'rust-cluster/child_process' },
+};
+const program = (n) => PROGRAM.replace(/\{(\w+)\}/g, (_, k) => n[k]);
+
+const configs = {
+  'CommonJS, esModuleInterop': {
+    ext: '.ts',
+    cjs: true,
+    options: { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true, target: 'es2022' },
+  },
+  'CommonJS, module node16': {
+    ext: '.cts',
+    cjs: true,
+    options: { module: 'node16', moduleResolution: 'node16', target: 'es2022' },
+  },
+  'ES module, module node16': {
+    ext: '.mts',
+    options: { module: 'node16', moduleResolution: 'node16', target: 'es2022' },
+  },
+  'ES module, moduleResolution bundler': {
+    ext: '.ts',
+    options: { module: 'esnext', moduleResolution: 'bundler', target: 'es2022' },
+  },
+};
+
+for (const [configName, config] of Object.entries(configs)) {
+  test(`a typed program compiles unchanged against rust-cluster (${configName})`, { skip, timeout: 180_000 }, (t) => {
+    const dir = project();
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const files = [];
+    for (const [label, n] of Object.entries(names)) {
+      const file = `program-${label.replace(/\W+/g, '-')}${config.ext}`;
+      fs.writeFileSync(path.join(dir, file), program(n));
+      files.push(file);
+    }
+    const extras = `extras${config.ext}`;
+    fs.writeFileSync(path.join(dir, extras), EXTRAS);
+    files.push(extras);
+    if (config.cjs) {
+      fs.writeFileSync(path.join(dir, `extras-cjs${config.ext}`), EXTRAS_CJS);
+      files.push(`extras-cjs${config.ext}`);
+    }
+    const r = tsc(dir, files, config.options);
+    assert.equal(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
+  });
+}
+
+test('type errors in code using rust-cluster are reported', { skip, timeout: 180_000 }, (t) => {
+  const dir = project();
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'bad.ts'), `
+import { spawn } from 'rust-cluster/child_process';
+import cluster from 'rust-cluster';
+spawn('ls', { maxMessageSize: 'x' });
+cluster.fork().nonexistent();
+`);
+  const r = tsc(dir, ['bad.ts'], configs['CommonJS, esModuleInterop'].options);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stdout, /bad\.ts\(4,\d+\): error TS2/);
+  assert.match(r.stdout, /bad\.ts\(5,\d+\): error TS2339/);
+});

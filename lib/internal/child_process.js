@@ -1,0 +1,470 @@
+'use strict';
+// The ChildProcess class and the option normalisation shared by the async and
+// sync APIs. Processes are started by the native addon; their exit and IPC
+// traffic arrive through the reactor (./reactor, ./ipc/channel).
+const EventEmitter = require('node:events');
+const net = require('node:net');
+const { inspect } = require('node:util');
+const { errno: errnoNumbers } = require('node:os').constants;
+const diagnosticsChannel = require('node:diagnostics_channel');
+const binding = require('../binding');
+const reactor = require('./reactor');
+const {
+  errnoException,
+  ERR_INVALID_ARG_TYPE,
+  ERR_INVALID_ARG_VALUE,
+  ERR_INVALID_SYNC_FORK_INPUT,
+  ERR_IPC_ONE_PIPE,
+  ERR_IPC_SYNC_FORK,
+} = require('./errors');
+const {
+  convertToValidSignal,
+  getValidatedPath,
+  isInt32,
+  signalName,
+  validateArgumentNullCheck,
+  validateArgumentsNullCheck,
+  validateArray,
+  validateBoolean,
+  validateFunction,
+  validateObject,
+  validateOneOf,
+  validateString,
+  validateUint32,
+} = require('./validators');
+
+const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
+const childProcessChannel = diagnosticsChannel.channel('child_process');
+
+// Spawn failures Node reports through an 'error' event; any other errno throws.
+const EMITTED_SPAWN_ERRORS = new Set(['EACCES', 'EAGAIN', 'EMFILE', 'ENFILE', 'ENOENT']
+  .map((name) => -errnoNumbers[name]));
+// With no descriptors left Node gives up before creating the stdio streams.
+const OUT_OF_FDS = new Set([-errnoNumbers.EMFILE, -errnoNumbers.ENFILE]);
+
+function stdioStringToArray(stdio, channel) {
+  const entries = [];
+  switch (stdio) {
+    case 'ignore':
+    case 'overlapped':
+    case 'pipe': entries.push(stdio, stdio, stdio); break;
+    case 'inherit': entries.push(0, 1, 2); break;
+    default: throw new ERR_INVALID_ARG_VALUE('stdio', stdio);
+  }
+  if (channel) entries.push(channel);
+  return entries;
+}
+
+// The descriptor behind a stream or handle passed in `stdio`, or undefined.
+function wrappedFd(value) {
+  for (const handle of [value.handle, value._handle]) {
+    if (handle && typeof handle.fd === 'number') return handle.fd;
+  }
+  return undefined;
+}
+
+// Normalises `stdio` (Node's getValidStdio) into entries of
+//   { type: 'pipe', readable, writable } | { type: 'ignore' } | { type: 'ipc' }
+//   | { type: 'fd', fd } | { type: 'wrap', fd, stream }
+// `readable`/`writable` are from the child's side: only fd 0 is read by the child.
+function getValidStdio(stdio, sync) {
+  if (typeof stdio === 'string') {
+    stdio = stdioStringToArray(stdio);
+  } else if (!Array.isArray(stdio)) {
+    throw new ERR_INVALID_ARG_VALUE('stdio', stdio);
+  }
+
+  const entries = [];
+  let ipcIndex = -1;
+  const count = Math.max(stdio.length, 3);
+  for (let i = 0; i < count; i++) {
+    let value = stdio[i];
+    if (value == null) value = i < 3 ? 'pipe' : 'ignore';
+
+    if (value === 'ignore') {
+      entries.push({ type: 'ignore' });
+    } else if (value === 'pipe' || value === 'overlapped' ||
+               (typeof value === 'number' && value < 0)) {
+      entries.push({ type: 'pipe', readable: i === 0, writable: i !== 0 });
+    } else if (value === 'ipc') {
+      if (sync) throw new ERR_IPC_SYNC_FORK();
+      if (ipcIndex !== -1) throw new ERR_IPC_ONE_PIPE();
+      ipcIndex = i;
+      entries.push({ type: 'ipc' });
+    } else if (value === 'inherit') {
+      entries.push({ type: 'fd', fd: i });
+    } else if (typeof value === 'number' || typeof value.fd === 'number') {
+      entries.push({ type: 'fd', fd: typeof value === 'number' ? value : value.fd });
+    } else if (wrappedFd(value) !== undefined) {
+      entries.push({ type: 'wrap', fd: wrappedFd(value), stream: value });
+    } else if (ArrayBuffer.isView(value) || typeof value === 'string') {
+      // Node skips these in sync mode (input goes through options.input).
+      if (!sync) throw new ERR_INVALID_SYNC_FORK_INPUT(inspect(value));
+    } else {
+      throw new ERR_INVALID_ARG_VALUE('stdio', value);
+    }
+  }
+  return { stdio: entries, ipcIndex };
+}
+
+// The `stdio` list in the form the native spawn/spawnSync take.
+function toNativeStdio(entries) {
+  return entries.map((entry) => {
+    if (entry.type === 'fd' || entry.type === 'wrap') return { type: 'fd', fd: entry.fd };
+    return { type: entry.type };
+  });
+}
+
+// The file/args/env/options checks and rewrites common to spawn and spawnSync.
+function normalizeSpawnArguments(file, args, options) {
+  validateString(file, 'file');
+  validateArgumentNullCheck(file, 'file');
+  if (file.length === 0) throw new ERR_INVALID_ARG_VALUE('file', file, 'cannot be empty');
+
+  if (Array.isArray(args)) {
+    args = args.slice();
+  } else if (args == null) {
+    args = [];
+  } else if (typeof args !== 'object') {
+    throw new ERR_INVALID_ARG_TYPE('args', 'object', args);
+  } else {
+    options = args;
+    args = [];
+  }
+  validateArgumentsNullCheck(args, 'args');
+
+  if (options === undefined) options = {};
+  else validateObject(options, 'options');
+  options = { __proto__: null, ...options };
+
+  let cwd = options.cwd;
+  if (cwd != null) cwd = getValidatedPath(cwd, 'options.cwd');
+  if (options.detached != null) validateBoolean(options.detached, 'options.detached');
+  if (options.uid != null && !isInt32(options.uid)) {
+    throw new ERR_INVALID_ARG_TYPE('options.uid', 'int32', options.uid);
+  }
+  if (options.gid != null && !isInt32(options.gid)) {
+    throw new ERR_INVALID_ARG_TYPE('options.gid', 'int32', options.gid);
+  }
+  if (options.shell != null && typeof options.shell !== 'boolean' &&
+      typeof options.shell !== 'string') {
+    throw new ERR_INVALID_ARG_TYPE('options.shell', ['boolean', 'string'], options.shell);
+  }
+  if (options.argv0 != null) {
+    validateString(options.argv0, 'options.argv0');
+    validateArgumentNullCheck(options.argv0, 'options.argv0');
+  }
+  // Windows-only switches: checked like Node, no effect here.
+  if (options.windowsHide != null) validateBoolean(options.windowsHide, 'options.windowsHide');
+  if (options.windowsVerbatimArguments != null) {
+    validateBoolean(options.windowsVerbatimArguments, 'options.windowsVerbatimArguments');
+  }
+
+  if (options.shell) {
+    validateArgumentNullCheck(options.shell, 'options.shell');
+    const command = [file, ...args].join(' ');
+    file = typeof options.shell === 'string' ? options.shell : '/bin/sh';
+    args = ['-c', command];
+  }
+  args.unshift(typeof options.argv0 === 'string' ? options.argv0 : file);
+
+  const env = options.env || process.env;
+  const envPairs = [];
+  // Prototype keys are included on purpose, as in Node.
+  for (const key in env) {
+    const value = env[key];
+    if (value !== undefined) {
+      validateArgumentNullCheck(key, `options.env['${key}']`);
+      validateArgumentNullCheck(value, `options.env['${key}']`);
+      envPairs.push(`${key}=${value}`);
+    }
+  }
+  // Coverage collection follows children even into a custom environment.
+  if (process.env.NODE_V8_COVERAGE && options.env &&
+      !Object.prototype.hasOwnProperty.call(options.env, 'NODE_V8_COVERAGE')) {
+    envPairs.push(`NODE_V8_COVERAGE=${process.env.NODE_V8_COVERAGE}`);
+  }
+
+  return {
+    __proto__: null,
+    ...options,
+    args,
+    cwd,
+    detached: !!options.detached,
+    envPairs,
+    file,
+    windowsHide: !!options.windowsHide,
+    windowsVerbatimArguments: !!options.windowsVerbatimArguments,
+  };
+}
+
+// exec(command[, options][, callback]): a shell command line.
+function normalizeExecArgs(command, options, callback) {
+  validateString(command, 'command');
+  validateArgumentNullCheck(command, 'command');
+  if (typeof options === 'function') {
+    callback = options;
+    options = undefined;
+  }
+  options = { __proto__: null, ...options };
+  options.shell = typeof options.shell === 'string' ? options.shell : true;
+  return { file: command, options, callback };
+}
+
+// execFile(file[, args][, options][, callback]) and execFileSync's optional arguments.
+function normalizeExecFileArgs(file, args, options, callback) {
+  if (Array.isArray(args)) {
+    args = args.slice();
+  } else if (args != null && typeof args === 'object') {
+    callback = options;
+    options = args;
+    args = null;
+  } else if (typeof args === 'function') {
+    callback = args;
+    options = null;
+    args = null;
+  }
+  if (args == null) args = [];
+
+  if (typeof options === 'function') {
+    callback = options;
+  } else if (options != null) {
+    validateObject(options, 'options');
+  }
+  if (options == null) options = {};
+  if (callback != null) validateFunction(callback, 'callback');
+  if (options.argv0 != null) {
+    validateString(options.argv0, 'options.argv0');
+    validateArgumentNullCheck(options.argv0, 'options.argv0');
+  }
+  return { file, args, options, callback };
+}
+
+// Creates the parent's end of a stdio pipe the way Node's createSocket does:
+// every stream is writable, only the ones the child writes to (index > 0) are
+// readable. Without an fd (failed spawn) the socket is created already closed.
+function createSocket(fd, readable) {
+  if (fd >= 0) return new net.Socket({ fd, readable });
+  const socket = new net.Socket({ readable });
+  socket.destroy();
+  return socket;
+}
+
+// A stream handed to the child keeps its descriptor but must stop reading in
+// the parent, or both processes would consume the same input.
+function stopReading(stream) {
+  const handle = stream._handle || stream.handle;
+  if (handle && typeof handle.readStop === 'function') {
+    handle.reading = false;
+    handle.readStop();
+  }
+  if (typeof stream.pause === 'function') {
+    stream.pause();
+    stream.readableFlowing = false;
+    if (stream._readableState) stream._readableState.reading = false;
+  }
+}
+
+// After exit, drain streams nobody reads so they reach EOF and 'close' can fire.
+function flushStdio(child) {
+  for (const stream of child.stdio || []) {
+    if (stream && stream.readable) stream.resume();
+  }
+}
+
+class ChildProcess extends EventEmitter {
+  #closesNeeded = 1; // the exit itself, plus each stdio pipe and the IPC channel
+  #closesGot = 0;
+  #alive = false; // spawned and not yet reaped: kill() may signal it
+  #refed = false; // holds one reactor ref (keeps the event loop alive)
+  #hasIpc = false;
+
+  constructor() {
+    super();
+    this.connected = false;
+    this.signalCode = null;
+    this.exitCode = null;
+    this.killed = false;
+    this.spawnfile = null;
+    if (childProcessChannel.hasSubscribers) childProcessChannel.publish({ process: this });
+  }
+
+  spawn(options) {
+    validateObject(options, 'options');
+    const { stdio, ipcIndex } = getValidStdio(options.stdio || 'pipe', false);
+
+    validateOneOf(options.serialization, 'options.serialization',
+      [undefined, 'json', 'advanced']);
+    const serialization = options.serialization || 'json';
+    if (options.maxMessageSize != null) {
+      validateUint32(options.maxMessageSize, 'options.maxMessageSize', true);
+    }
+    const maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+
+    let envPairs = options.envPairs;
+    if (ipcIndex !== -1) {
+      // Tells a Node child where its channel is and how messages are framed.
+      if (envPairs === undefined) envPairs = [];
+      else validateArray(envPairs, 'options.envPairs');
+      envPairs = [...envPairs, `NODE_CHANNEL_FD=${ipcIndex}`,
+        `NODE_CHANNEL_SERIALIZATION_MODE=${serialization}`];
+    } else if (envPairs === undefined) {
+      envPairs = Object.entries(process.env).map(([key, value]) => `${key}=${value}`);
+    }
+
+    validateString(options.file, 'options.file');
+    this.spawnfile = options.file;
+    if (options.args === undefined) {
+      this.spawnargs = [];
+    } else {
+      validateArray(options.args, 'options.args');
+      this.spawnargs = options.args;
+    }
+
+    let cwd = options.cwd ?? undefined;
+    if (cwd instanceof Uint8Array) cwd = Buffer.from(cwd).toString();
+    const result = binding.spawn({
+      file: options.file,
+      args: this.spawnargs,
+      envPairs,
+      cwd,
+      detached: !!options.detached,
+      uid: typeof options.uid === 'number' ? options.uid : undefined,
+      gid: typeof options.gid === 'number' ? options.gid : undefined,
+      stdio: toNativeStdio(stdio),
+      serialization,
+      maxMessageSize,
+    });
+    const err = result.errno;
+
+    if (EMITTED_SPAWN_ERRORS.has(err)) {
+      process.nextTick(() => this.#onSpawnError(err));
+      if (OUT_OF_FDS.has(err)) return err;
+    } else if (err) {
+      throw errnoException(err, 'spawn');
+    } else {
+      this.#alive = true;
+      this.#refed = true;
+      reactor.ref();
+      reactor.watchExit(result.pid, (status, signal) => this.#onExit(status, signal));
+      process.nextTick(() => this.emit('spawn'));
+    }
+
+    this.pid = err ? undefined : result.pid;
+
+    const streams = stdio.map((entry, i) => {
+      if (entry.type === 'ipc') {
+        this.#closesNeeded++;
+        this.#hasIpc = true;
+      } else if (entry.type === 'wrap') {
+        stopReading(entry.stream);
+      } else if (entry.type === 'pipe') {
+        const socket = createSocket(err ? -1 : result.fds[i], i > 0);
+        if (i > 0) {
+          this.#closesNeeded++;
+          socket.on('close', () => this.#maybeClose());
+        }
+        return socket;
+      }
+      return null;
+    });
+
+    this.stdin = streams.length >= 1 ? streams[0] : null;
+    this.stdout = streams.length >= 2 ? streams[1] : null;
+    this.stderr = streams.length >= 3 ? streams[2] : null;
+    this.stdio = streams;
+
+    if (ipcIndex !== -1 && !err) {
+      require('./ipc/channel').setupChannel(this, result.channelId, serialization,
+        () => this.#maybeClose());
+    }
+    return err;
+  }
+
+  // status: exit code or null; signal: the number of the terminating signal or null.
+  #onExit(status, signal) {
+    this.#alive = false;
+    this.#releaseRef();
+    if (signal) this.signalCode = signalName(signal);
+    else this.exitCode = status;
+
+    if (this.stdin) this.stdin.destroy();
+    this.emit('exit', this.exitCode, this.signalCode);
+    // A tick's grace lets listeners start reading output after 'exit'.
+    process.nextTick(flushStdio, this);
+    this.#maybeClose();
+  }
+
+  // Node's path for a spawn that failed at run time: the errno becomes the exit
+  // code, 'error' replaces 'exit', and a requested IPC channel disconnects.
+  #onSpawnError(err) {
+    this.exitCode = err;
+    if (this.stdin) this.stdin.destroy();
+    const error = errnoException(err, `spawn ${this.spawnfile}`);
+    error.path = this.spawnfile;
+    error.spawnargs = this.spawnargs.slice(1);
+    this.emit('error', error);
+    if (this.#hasIpc) {
+      this.emit('disconnect');
+      this.#maybeClose();
+    }
+    this.#maybeClose();
+  }
+
+  #maybeClose() {
+    if (++this.#closesGot === this.#closesNeeded) {
+      this.emit('close', this.exitCode, this.signalCode);
+    }
+  }
+
+  #releaseRef() {
+    if (this.#refed) {
+      this.#refed = false;
+      reactor.unref();
+    }
+  }
+
+  kill(sig) {
+    const signal = sig === 0 ? 0 : convertToValidSignal(sig === undefined ? 'SIGTERM' : sig);
+    if (this.#alive) {
+      const err = binding.kill(this.pid, signal);
+      if (err === 0) {
+        this.killed = true;
+        return true;
+      }
+      if (err === -errnoNumbers.EINVAL || err === -errnoNumbers.ENOSYS) {
+        throw errnoException(err, 'kill');
+      }
+      // ESRCH: it is already gone, which is not an error. Anything else (EPERM).
+      if (err !== -errnoNumbers.ESRCH) this.emit('error', errnoException(err, 'kill'));
+    }
+    return false;
+  }
+
+  ref() {
+    if (this.#alive && !this.#refed) {
+      this.#refed = true;
+      reactor.ref();
+    }
+  }
+
+  unref() {
+    this.#releaseRef();
+  }
+}
+
+if (Symbol.dispose) {
+  ChildProcess.prototype[Symbol.dispose] = function dispose() {
+    if (!this.killed) this.kill();
+  };
+}
+
+module.exports = {
+  ChildProcess,
+  getValidStdio,
+  normalizeExecArgs,
+  normalizeExecFileArgs,
+  normalizeSpawnArguments,
+  stdioStringToArray,
+  toNativeStdio,
+};

@@ -1,0 +1,119 @@
+'use strict';
+// The event pump between the native reactor thread and JS. The addon calls
+// `notify` when its event queue becomes non-empty; we drain it and hand each
+// event to whoever registered for its pid (exit) or channel id (the rest).
+//
+// Handlers run user code (listeners of 'message', 'exit', ...). When one throws,
+// the error must surface as an uncaught exception, as it would in Node, without
+// losing the events after it. So delivery stops, the error is rethrown from a
+// tick of its own, and delivery resumes on the tick after that, starting with the
+// event whose handler threw: handlers keep their own progress, so dispatching an
+// event again continues it (a channel resumes after the message that threw) or is
+// a no-op (exit and close registrations are removed before their handler runs).
+const fs = require('node:fs');
+const binding = require('../binding');
+
+const exitWatchers = new Map(); // pid -> onExit(status, signal)
+const channels = new Map(); // channel id -> { data, drain, error, close }
+let initialized = false;
+let refs = 0;
+
+let batch = null; // events being delivered, oldest first
+let pos = 0;
+let stalled = false; // a handler threw: delivery waits for the error to surface
+
+function init() {
+  if (initialized) return;
+  initialized = true;
+  binding.init(notify);
+  // The event loop is held only while something is ref'd (see ref()).
+  binding.setRef(refs > 0);
+}
+
+function notify() {
+  const events = binding.drain();
+  if (batch === null) {
+    batch = events;
+    pos = 0;
+  } else {
+    for (let i = 0; i < events.length; i++) batch.push(events[i]);
+  }
+  if (!stalled) deliver();
+}
+
+function deliver() {
+  stalled = false;
+  try {
+    while (pos < batch.length) {
+      dispatch(batch[pos]);
+      pos++;
+    }
+    batch = null;
+  } catch (err) {
+    stalled = true;
+    process.nextTick(surface, err);
+  }
+}
+
+function surface(err) {
+  process.nextTick(deliver);
+  throw err;
+}
+
+function dispatch(ev) {
+  if (ev.type === 'exit') {
+    const onExit = exitWatchers.get(ev.pid);
+    if (onExit === undefined) return;
+    exitWatchers.delete(ev.pid);
+    onExit(ev.status, ev.signal);
+    return;
+  }
+  const handlers = channels.get(ev.channel);
+  if (handlers === undefined) {
+    if (ev.type === 'data') closeFds(ev.fds);
+    return;
+  }
+  switch (ev.type) {
+    case 'data': handlers.data(ev); break;
+    case 'drain': handlers.drain(ev); break;
+    case 'error': handlers.error(ev); break;
+    case 'close':
+      channels.delete(ev.channel);
+      handlers.close(ev);
+      break;
+    default: throw new Error(`rust-cluster: unknown reactor event ${ev.type}`);
+  }
+}
+
+// Received descriptors nobody claimed would leak otherwise.
+function closeFds(fds) {
+  if (!fds) return;
+  for (let i = 0; i < fds.length; i++) fs.closeSync(fds[i]);
+}
+
+// `onExit(status, signalNumber)` is called once, when the child has been reaped.
+// Register in the same tick as the spawn: events are delivered on later ticks.
+function watchExit(pid, onExit) {
+  init();
+  exitWatchers.set(pid, onExit);
+}
+
+// `handlers`: { data(ev), drain(ev), error(ev), close(ev) }, each receiving the
+// native event. See the resumption rule at the top for `data` and `drain`.
+function registerChannel(id, handlers) {
+  init();
+  channels.set(id, handlers);
+}
+
+// A counter of things that keep the event loop alive (ref'd children and
+// channels, pending writes); the addon's notifier is ref'd while it is non-zero.
+function ref() {
+  init();
+  if (++refs === 1) binding.setRef(true);
+}
+
+function unref() {
+  if (refs > 0 && --refs === 0) binding.setRef(false);
+}
+
+module.exports = { watchExit, registerChannel, ref, unref, closeFds };
