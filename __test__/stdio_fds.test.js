@@ -587,6 +587,16 @@ describe('bad arguments throw what the built-in throws', { timeout: 60_000 }, ()
     });
   }
 
+  test('non-string args and env values are coerced to strings, undefined env values dropped', async () => {
+    const obs = await same(async (cp) => {
+      const child = cp.spawn('sh', ['-c', 'echo "$@" "$A" "$B" "${C-unset}"', 'sh', 1, true, null],
+        { env: { A: 1, B: false, C: undefined, PATH: process.env.PATH } });
+      const [out] = await Promise.all([collect(child.stdout), closed(child)]);
+      return { out, spawnargs: child.spawnargs };
+    });
+    assert.equal(obs.out, '1 true null 1 false unset\n');
+  });
+
   for (const [label, signal] of [['SIGFOO', 'SIGFOO'], ['{}', {}], ['1.5', 1.5]]) {
     test(`child.kill(${label})`, async () => {
       await same(async (cp) => {

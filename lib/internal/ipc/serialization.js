@@ -103,6 +103,180 @@ class Deserializer extends v8.DefaultDeserializer {
   }
 }
 
+// A reader for the common part of V8's serialization format (version 15, Node
+// 20): primitives, strings, plain objects, arrays, Date, Map, Set and our host
+// objects. A native Deserializer per message costs microseconds; this costs a
+// fraction. Anything else (back-references, BigInt, RegExp, Error, ArrayBuffer,
+// other versions, malformed input) throws `kUnsupported` and the frame is read
+// by the native Deserializer instead, which also reports real errors.
+const kUnsupported = new Error('not handled by the fast reader');
+const kVersion = 15;
+const viewTypes = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array,
+  Int32Array, Uint32Array, Float32Array, Float64Array, DataView, Buffer, BigInt64Array,
+  BigUint64Array];
+let src; // the data Buffer
+let pos;
+let end; // of the current frame
+
+function varint() {
+  let byte = src[pos++];
+  if (byte < 0x80) return byte;
+  let result = byte & 0x7f;
+  let scale = 0x80;
+  do {
+    byte = src[pos++];
+    result += (byte & 0x7f) * scale;
+    scale *= 0x80;
+  } while (byte >= 0x80);
+  return result;
+}
+
+// Position after `length` more bytes, which must lie within the frame.
+function take(length) {
+  const start = pos;
+  pos += length;
+  if (pos > end) throw kUnsupported;
+  return start;
+}
+
+function nextTag() {
+  let tag = src[pos];
+  while (tag === 0) tag = src[++pos]; // padding before aligned data
+  return tag;
+}
+
+function readValue() {
+  const tag = nextTag();
+  pos++;
+  switch (tag) {
+    case 0x5f: return undefined; // _
+    case 0x30: return null; // 0
+    case 0x54: return true; // T
+    case 0x46: return false; // F
+    case 0x49: { // I: zigzag int32
+      const zigzag = varint();
+      return zigzag % 2 === 0 ? zigzag / 2 : -(zigzag + 1) / 2;
+    }
+    case 0x55: return varint(); // U
+    case 0x4e: return src.readDoubleLE(take(8)); // N
+    case 0x22: { // ": Latin-1
+      const length = varint();
+      const start = take(length);
+      return src.latin1Slice(start, pos);
+    }
+    case 0x63: { // c: UTF-16LE
+      const length = varint();
+      if (length % 2 !== 0) throw kUnsupported;
+      const start = take(length);
+      return src.ucs2Slice(start, pos);
+    }
+    case 0x53: { // S: UTF-8
+      const length = varint();
+      const start = take(length);
+      return src.utf8Slice(start, pos);
+    }
+    case 0x6f: { // o ... {
+      const object = {};
+      readProperties(object, 0x7b);
+      varint();
+      return object;
+    }
+    case 0x41: { // A: dense array ... $
+      const length = varint();
+      if (length > end - pos) throw kUnsupported;
+      const array = new Array(length);
+      for (let i = 0; i < length; i++) {
+        if (nextTag() === 0x2d) pos++; // -: a hole
+        else array[i] = readValue();
+      }
+      readProperties(array, 0x24);
+      varint();
+      varint();
+      return array;
+    }
+    case 0x61: { // a: sparse array ... @
+      const array = new Array(varint());
+      readProperties(array, 0x40);
+      varint();
+      varint();
+      return array;
+    }
+    case 0x44: return new Date(src.readDoubleLE(take(8))); // D
+    case 0x3b: { // ; Map ... :
+      const map = new Map();
+      while (nextTag() !== 0x3a) map.set(readValue(), readValue());
+      pos++;
+      varint();
+      return map;
+    }
+    case 0x27: { // ' Set ... ,
+      const set = new Set();
+      while (nextTag() !== 0x2c) set.add(readValue());
+      pos++;
+      varint();
+      return set;
+    }
+    case 0x5c: return readHostObject(); // backslash
+    default: throw kUnsupported;
+  }
+}
+
+function readProperties(object, endTag) {
+  while (nextTag() !== endTag) {
+    const key = readValue();
+    if (typeof key !== 'string' && typeof key !== 'number') throw kUnsupported;
+    const value = readValue();
+    if (key === '__proto__') {
+      Object.defineProperty(object, key,
+        { value, writable: true, enumerable: true, configurable: true });
+    } else {
+      object[key] = value;
+    }
+  }
+  pos++;
+}
+
+function readHostObject() {
+  const tag = varint();
+  if (tag === kPlainCopy) return readValue();
+  if (tag !== kArrayBufferView) throw kUnsupported;
+  const Type = viewTypes[varint()];
+  if (Type === undefined) throw kUnsupported;
+  const byteLength = varint();
+  const start = take(byteLength);
+  const perElement = Type.BYTES_PER_ELEMENT || 1;
+  let offset = src.byteOffset + start;
+  let buffer = src.buffer;
+  // Like Node: a view on the received bytes where aligned, else on a copy.
+  if (offset % perElement !== 0) {
+    const copy = Buffer.from(src.subarray(start, pos));
+    offset = copy.byteOffset;
+    buffer = copy.buffer;
+  }
+  if (Type === Buffer) return Buffer.from(buffer, offset, byteLength);
+  return new Type(buffer, offset, byteLength / perElement);
+}
+
+// The value of the frame payload at [start, stop) of `buf`.
+function readFrame(buf, start, stop) {
+  src = buf;
+  pos = start;
+  end = stop;
+  try {
+    if (src[pos++] === 0xff && varint() === kVersion) {
+      const value = readValue();
+      if (pos === end) return value;
+    }
+  } catch {
+    // not for the fast reader
+  } finally {
+    src = undefined; // do not keep the batch alive
+  }
+  const des = new Deserializer(buf.subarray(start, stop));
+  des.readHeader();
+  return des.readValue();
+}
+
 const kLengthPlaceholder = Buffer.alloc(4);
 
 const advanced = {
@@ -130,14 +304,12 @@ const advanced = {
     const values = [];
     let offset = 0;
     while (offset + 4 <= buf.length) {
-      const end = offset + 4 + buf.readUInt32BE(offset);
-      const payload = buf.subarray(offset + 4, end);
-      offset = end;
+      const start = offset + 4;
+      offset = start + buf.readUInt32BE(offset);
       try {
-        const des = new Deserializer(payload);
-        des.readHeader();
-        values.push(des.readValue());
+        values.push(readFrame(buf, start, offset));
       } catch (err) {
+        const payload = buf.subarray(start, offset);
         const hex = payload.subarray(0, 32).toString('hex');
         values.push(new InvalidMessage(err.message,
           `${payload.length} bytes, hex ${hex}${payload.length > 32 ? '...' : ''}`));
