@@ -1,6 +1,7 @@
 // Types of `rust-cluster`: @types/node's `node:cluster`, plus rust-cluster's
-// `maxMessageSize` option in the settings workers are forked with. A program typed against
-// `cluster` compiles unchanged against `rust-cluster`.
+// `maxMessageSize` option in the settings workers are forked with and its SCHED_REUSEPORT
+// scheduling policy. A program typed against `cluster` compiles unchanged against
+// `rust-cluster`.
 //
 // @types/node declares `cluster` as an ES module with a default export. This file is a
 // CommonJS declaration (the package is CommonJS), where `export =` is what describes
@@ -22,6 +23,12 @@ declare namespace cluster {
     }
 
     export interface Cluster extends nodeCluster.Cluster {
+        /**
+         * rust-cluster's third scheduling policy: every worker gets its own listening socket
+         * bound with SO_REUSEPORT, and the kernel spreads connections among them
+         * (`NODE_CLUSTER_SCHED_POLICY=reuseport`).
+         */
+        readonly SCHED_REUSEPORT: number;
         readonly settings: ClusterSettings;
         setupPrimary(settings?: ClusterSettings): void;
         /** @deprecated since v16.0.0 - use setupPrimary. */

@@ -69,6 +69,10 @@ const roles = {
     fs.writeSync(3, Buffer.from([0x40, 0, 0, 0, 1, 2, 3, 4]));
   },
 
+  hiAndLeave() {
+    process.send('hi', () => process.disconnect());
+  },
+
   burst() {
     for (const message of ['a', 'b', 'c']) process.send(message);
   },
@@ -220,6 +224,18 @@ async function finish(child) {
   await exited;
 }
 
+// Blocks this thread until `pid` has been reaped (by the reactor thread), so the
+// events of its end are all waiting when JS next looks.
+function holdUntilReaped(pid) {
+  for (const deadline = Date.now() + 10000; Date.now() < deadline;) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+  }
+}
+
 function listen(server) {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 }
@@ -240,6 +256,8 @@ const json = [
   { nested: { deep: [1, 2, { three: [true, false, null] }] }, empty: {}, list: [] },
   42, -0.5, 0, true, false, null,
   'x'.repeat(300 * 1024),
+  // 3-byte UTF-8 sequences across the socket's read boundaries.
+  '€'.repeat(200 * 1024),
 ];
 
 for (const serialization of ['json', 'advanced']) {
@@ -429,6 +447,30 @@ test('child disconnect: disconnect, exit, close', TIMEOUT, async () => {
   await next(child, 'close');
   assert.deepStrictEqual(events, ['disconnect', 'exit', 'close']);
   assert.strictEqual(child.connected, false);
+});
+
+test('code resumed by a message runs before the exit that follows, as in Node', TIMEOUT,
+  async () => {
+    const child = start('hiAndLeave');
+    const message = nextMessage(child);
+    // Its message, EOF and exit reach JS together; the await below must still
+    // see 'close' (Node runs microtasks after each libuv callback).
+    holdUntilReaped(child.pid);
+    await message;
+    const [code] = await next(child, 'close');
+    assert.strictEqual(code, 0);
+  });
+
+test('a message sent before kill() is written before the signal', TIMEOUT, async () => {
+  const child = start('echo');
+  await next(child, 'spawn');
+  const sent = new Promise((resolve) => child.send('last words', resolve));
+  child.kill('SIGKILL');
+  // Node wrote in send(); a message still waiting for the end of the tick
+  // would now find the channel gone.
+  holdUntilReaped(child.pid);
+  assert.strictEqual(await sent, null);
+  await next(child, 'exit');
 });
 
 test('unref()ed child and channel let the parent exit', TIMEOUT, async () => {

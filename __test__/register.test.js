@@ -214,6 +214,29 @@ describe('node -r lib/register.js', { timeout: 120_000 }, () => {
     assert.equal(m.cluster.isPrimary, true);
   });
 
+  test('a cluster app: the primary and its workers', { skip: clusterLanded ? false : 'index.js (cluster) not there yet' }, () => {
+    const file = path.join(app, 'cluster-app.cjs');
+    fs.writeFileSync(file, `${REPORT_CJS}
+      const cluster = require('cluster');
+      if (cluster.isPrimary) {
+        const worker = cluster.fork();
+        worker.on('message', (msg) => {
+          console.log(JSON.stringify({ primary: whichModule(cluster), worker: msg }));
+          worker.disconnect();
+        });
+      } else {
+        process.send({ from: whichModule(cluster), isWorker: cluster.isWorker, id: cluster.worker.id,
+          childProcess: report('child_process', require('child_process')) });
+      }
+    `);
+    const r = run(['-r', REGISTER, file]);
+    assert.equal(r.primary, OURS_CLUSTER);
+    assert.equal(r.worker.from, OURS_CLUSTER);
+    assert.equal(r.worker.isWorker, true);
+    assert.equal(r.worker.id, 1);
+    assertOurs(r.worker.childProcess);
+  });
+
   test('existing NODE_OPTIONS are kept and --require is added once', () => {
     const r = run(['-r', REGISTER, path.join(app, 'app.cjs')],
       { env: { NODE_OPTIONS: '--max-old-space-size=200 --no-warnings' } });

@@ -95,6 +95,7 @@ spawn('node', { maxMessageSize: 64 }).stdout.on('data', () => {});
 spawn('ls', [], { stdio: ['ignore', 'pipe', 'ignore'], maxMessageSize: 64 }).stdout.read();
 cluster.setupPrimary({ exec: 'w.js', maxMessageSize: 4096 });
 const size: number | undefined = cluster.settings.maxMessageSize;
+cluster.schedulingPolicy = cluster.SCHED_REUSEPORT;
 
 // @ts-expect-error: not an option
 fork('w.js', { notAnOption: true });

@@ -3,9 +3,12 @@
 //! See docs/internals.md for how the modules fit together.
 
 mod ipc;
+mod listen;
+mod napi_cluster;
 mod napi_ipc;
 mod napi_process;
 mod reactor;
+mod scheduler;
 mod spawn;
 mod spawn_sync;
 mod sys;

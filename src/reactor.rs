@@ -1,20 +1,25 @@
-//! The one background thread: a mio poller over child pidfds and IPC channel sockets, feeding
-//! the event queue that JS drains (docs/internals.md, "Reactor and channels").
+//! The one background thread: a mio poller over child pidfds, IPC channel sockets and the
+//! round-robin listeners, feeding the event queue that JS drains (docs/internals.md,
+//! "Reactor and channels" and "Cluster").
 //!
-//! Lock order: a channel's reader or writer, then the event queue; the channel and child maps
-//! are only held on their own (kill and reap hold the child map across their syscall, so a
-//! signal never reaches a pid that was reaped and maybe reused).
-use crate::ipc::channel::{ReadEnd, Reader, Writer};
+//! Lock order: a channel's reader, the scheduler, a channel's writer, then the event queue;
+//! the channel and child maps are only held on their own (kill and reap hold the child map
+//! across their syscall, so a signal never reaches a pid that was reaped and maybe reused).
+use crate::ipc::channel::{Origin, Pass, ReadEnd, Reader, Writer};
+use crate::ipc::framing::{self, Reply};
+use crate::scheduler::Scheduler;
 use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Registry, Token};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::libc;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::mem;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 /// How frames on a channel are delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,8 +28,12 @@ pub enum Serialization {
     Advanced,
 }
 
-/// Tokens with this bit set watch a child's pidfd (the rest is the pid); others are channel ids.
+/// Tokens with this bit set watch a child's pidfd (the rest is the pid); with LISTENER, a
+/// round-robin listener (the rest is its id); WAKER is the scheduler's wake-up from the JS
+/// thread; others are channel ids.
 const CHILD: usize = 1 << (usize::BITS - 1);
+pub const LISTENER: usize = 1 << (usize::BITS - 2);
+const WAKER: Token = Token(1 << (usize::BITS - 3));
 /// A channel stops reading while this many of its bytes wait for `drain()`, so a child that
 /// outpaces the JS thread is held back by the socket, as when Node reads the channel itself.
 const HIGH_WATER: usize = 4 << 20;
@@ -58,8 +67,9 @@ pub enum Event {
 
 type Notify = Box<dyn Fn() + Send + Sync>;
 
-struct Chan {
-    id: u32,
+pub struct Chan {
+    pub id: u32,
+    pub mode: Serialization,
     /// Closed when the last reference goes, so no thread ever uses a recycled descriptor.
     fd: OwnedFd,
     reader: Mutex<Reader>,
@@ -67,9 +77,13 @@ struct Chan {
     /// `channelClose` was called: reads are discarded, the close waits for the write queue.
     closing: AtomicBool,
     /// The close event is queued; the channel is out of the map and the poller.
-    closed: AtomicBool,
+    pub closed: AtomicBool,
     /// Reading stopped at HIGH_WATER until the next `drain()`.
     paused: AtomicBool,
+    /// Reads are checked for replies meant for the reactor (handle ACKs, newconn answers):
+    /// set once a descriptor was sent or the channel joined a listener. Other channels'
+    /// messages go to JS without a look.
+    pub watch: AtomicBool,
 }
 
 #[derive(Default)]
@@ -82,13 +96,15 @@ struct Queue {
     paused: Vec<u32>,
 }
 
-struct Reactor {
+pub struct Reactor {
     registry: Registry,
     channels: Mutex<HashMap<u32, Arc<Chan>>>,
     children: Mutex<HashMap<i32, OwnedFd>>,
     queue: Mutex<Queue>,
     notify: Mutex<Option<Notify>>,
     next_id: AtomicU32,
+    scheduler: Mutex<Scheduler>,
+    waker: Waker,
 }
 
 /// Poisoning only means another thread panicked mid-update of plain data; carry on.
@@ -106,6 +122,8 @@ fn reactor() -> &'static Reactor {
             .registry()
             .try_clone()
             .expect("rust-cluster: cannot clone the reactor's registry");
+        let waker = Waker::new(&registry, WAKER)
+            .expect("rust-cluster: cannot create the reactor's wake-up eventfd");
         std::thread::Builder::new()
             .name("rust-cluster-reactor".into())
             // The thread's first reactor() call waits until this initialisation is done.
@@ -118,6 +136,8 @@ fn reactor() -> &'static Reactor {
             queue: Mutex::default(),
             notify: Mutex::default(),
             next_id: AtomicU32::new(1),
+            scheduler: Mutex::default(),
+            waker,
         }
     })
 }
@@ -169,12 +189,14 @@ pub fn open_channel(fd: OwnedFd, mode: Serialization, max_message_size: usize) -
     let id = r.next_id.fetch_add(1, SeqCst);
     let ch = Arc::new(Chan {
         id,
+        mode,
         fd,
         reader: Mutex::new(Reader::new(mode, max_message_size)),
         writer: Mutex::default(),
         closing: AtomicBool::new(false),
         closed: AtomicBool::new(false),
         paused: AtomicBool::new(false),
+        watch: AtomicBool::new(false),
     });
     lock(&r.channels).insert(id, ch.clone());
     if let Err(e) = set_nonblocking(ch.fd.as_fd()).and_then(|()| r.arm(&ch, false)) {
@@ -190,22 +212,30 @@ pub fn channel_write(id: u32, data: &[u8], pass: Option<BorrowedFd>) -> i64 {
     let Some(ch) = r.channel(id) else {
         return -i64::from(libc::EBADF);
     };
-    let mut writer = lock(&ch.writer);
-    if ch.closing.load(SeqCst) || ch.closed.load(SeqCst) {
-        return -i64::from(libc::EBADF);
-    }
-    let was_empty = writer.is_empty();
-    match writer.write(ch.fd.as_fd(), data, pass) {
-        Ok(queued) => {
-            if was_empty && queued > 0 {
-                // The reactor flushes on the next writable edge; re-arming makes epoll check
-                // again now, in case the peer drained the socket since our send.
-                let _ = r.arm(&ch, true);
-            }
-            queued as i64
-        }
+    match r.write(&ch, data, pass.map(Pass::Borrowed), Origin::Js) {
+        Ok(queued) => queued as i64,
         Err(e) => -i64::from(e as i32),
     }
+}
+
+/// Runs `f` on the scheduler from the JS thread (`rr*` exports), then wakes the reactor if
+/// a listener can accept now.
+pub fn with_scheduler<R>(f: impl FnOnce(&mut Scheduler, &Reactor) -> R) -> R {
+    let r = reactor();
+    let mut s = lock(&r.scheduler);
+    let out = f(&mut s, r);
+    let wake = s.has_ready();
+    drop(s);
+    if wake {
+        // Only fails if the eventfd counter would overflow, i.e. a wake-up is pending anyway.
+        let _ = r.waker.wake();
+    }
+    out
+}
+
+/// The open channel with this id.
+pub fn channel_handle(id: u32) -> Option<Arc<Chan>> {
+    reactor().channel(id)
 }
 
 /// `channelClose`: stop delivering reads, close once the write queue is flushed (or the peer
@@ -255,8 +285,12 @@ pub fn set_notify(notify: Notify) {
 impl Reactor {
     fn run(&self, mut poll: Poll) {
         let mut events = Events::with_capacity(256);
+        // Listeners still had connections to accept after the last round: poll without
+        // blocking, so that other events are served in between.
+        let mut more = false;
         loop {
-            if let Err(e) = poll.poll(&mut events, None) {
+            let timeout = more.then_some(Duration::ZERO);
+            if let Err(e) = poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -266,6 +300,10 @@ impl Reactor {
                 let token = ev.token().0;
                 if token & CHILD != 0 {
                     self.reap((token & !CHILD) as i32);
+                } else if token & LISTENER != 0 {
+                    lock(&self.scheduler).readable((token & !LISTENER) as u32);
+                } else if ev.token() == WAKER {
+                    // The JS thread made room for listeners: see below.
                 } else if let Some(ch) = self.channel(token as u32) {
                     let hup = ev.is_read_closed() || ev.is_error();
                     if ev.is_readable() || hup {
@@ -276,7 +314,39 @@ impl Reactor {
                     }
                 }
             }
+            more = lock(&self.scheduler).accept_ready(self);
         }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Writes to a channel for JS or the scheduler: bytes still queued, or EBADF once the
+    /// channel is closing.
+    pub fn write(
+        &self,
+        ch: &Chan,
+        data: &[u8],
+        pass: Option<Pass>,
+        origin: Origin,
+    ) -> Result<usize, Errno> {
+        if pass.is_some() {
+            // Before the write: the ACK can come back as soon as it is out.
+            ch.watch.store(true, SeqCst);
+        }
+        let mut writer = lock(&ch.writer);
+        if ch.closing.load(SeqCst) || ch.closed.load(SeqCst) {
+            return Err(Errno::EBADF);
+        }
+        let was_empty = writer.is_empty();
+        let queued = writer.write(ch.fd.as_fd(), data, pass, origin)?;
+        if was_empty && queued > 0 {
+            // The reactor flushes on the next writable edge; re-arming makes epoll check
+            // again now, in case the peer drained the socket since our send.
+            let _ = self.arm(ch, true);
+        }
+        Ok(queued)
     }
 
     fn channel(&self, id: u32) -> Option<Arc<Chan>> {
@@ -324,17 +394,14 @@ impl Reactor {
         if ch.closed.load(SeqCst) {
             return;
         }
-        let mut reader = lock(&ch.reader);
-        let end = if ch.closing.load(SeqCst) {
-            // Closing: drain the socket so the peer is never stuck, and notice its EOF.
-            reader.read(ch.fd.as_fd(), hup, &mut |_, _| true)
-        } else if ch.paused.load(SeqCst) {
+        // Closing: the socket is drained anyway, so the peer is never stuck, and its EOF seen.
+        if ch.paused.load(SeqCst) && !ch.closing.load(SeqCst) {
             return;
-        } else {
-            reader.read(ch.fd.as_fd(), hup, &mut |b, fds| {
-                self.deliver(ch, b, fds, true)
-            })
-        };
+        }
+        let mut reader = lock(&ch.reader);
+        let end = reader.read(ch.fd.as_fd(), hup, &mut |b, fds| {
+            self.receive(ch, b, fds, true)
+        });
         drop(reader);
         let error = match end {
             ReadEnd::WouldBlock | ReadEnd::Stopped => return,
@@ -344,6 +411,58 @@ impl Reactor {
         };
         // A close that JS asked for ends quietly.
         self.finish(ch, error.filter(|_| !ch.closing.load(SeqCst)));
+    }
+
+    /// A run of complete frames read from `ch`: replies meant for the reactor are handled,
+    /// the rest goes to JS (dropped if the channel is closing). False to stop reading.
+    fn receive(&self, ch: &Chan, run: &[u8], fds: Vec<OwnedFd>, may_pause: bool) -> bool {
+        let run = if ch.watch.load(SeqCst) {
+            self.intercept(ch, run)
+        } else {
+            Cow::Borrowed(run)
+        };
+        if ch.closing.load(SeqCst) || (run.is_empty() && fds.is_empty()) {
+            return true;
+        }
+        self.deliver(ch, &run, fds, may_pause)
+    }
+
+    /// Takes out of `run` the worker's replies to what the scheduler sent: ACK/NACKs whose
+    /// handle the scheduler wrote (the writer's origin FIFO says whose each one is) and
+    /// `{ack, accepted}` for a seq outstanding on this channel. Returns the rest.
+    fn intercept<'a>(&self, ch: &Chan, run: &'a [u8]) -> Cow<'a, [u8]> {
+        let mut scheduler: Option<MutexGuard<Scheduler>> = None;
+        let mut kept: Option<Vec<u8>> = None;
+        let mut at = 0;
+        for frame in framing::frames(ch.mode, run) {
+            let start = at;
+            at += frame.len();
+            let consumed = match framing::reply(ch.mode, frame) {
+                None => false,
+                Some(reply @ (Reply::Ack | Reply::Nack)) => {
+                    let origin = lock(&ch.writer).pop_origin();
+                    match origin {
+                        Some(Origin::Scheduler(seq)) => {
+                            if reply == Reply::Nack {
+                                let s = scheduler.get_or_insert_with(|| lock(&self.scheduler));
+                                s.nack(self, ch.id, seq);
+                            }
+                            true
+                        }
+                        _ => false,
+                    }
+                }
+                Some(Reply::Cluster { ack, accepted }) => scheduler
+                    .get_or_insert_with(|| lock(&self.scheduler))
+                    .reply(self, ch.id, ack, accepted),
+            };
+            match (&mut kept, consumed) {
+                (Some(k), false) => k.extend_from_slice(frame),
+                (None, true) => kept = Some(run[..start].to_vec()),
+                _ => {}
+            }
+        }
+        kept.map_or(Cow::Borrowed(run), Cow::Owned)
     }
 
     /// Appends complete frames to the channel's pending data event. Returns false to stop
@@ -396,17 +515,22 @@ impl Reactor {
             return;
         }
         let res = writer.flush(ch.fd.as_fd());
+        let drain = res == Ok(true) && writer.take_drain_wanted();
         drop(writer);
         match res {
             Ok(false) => {}
             Ok(true) if ch.closing.load(SeqCst) => self.finish(ch, None),
-            Ok(true) => self.push([Event::Drain { channel: ch.id }]),
+            Ok(true) => {
+                if drain {
+                    self.push([Event::Drain { channel: ch.id }]);
+                }
+            }
             Err(_) if ch.closing.load(SeqCst) => self.finish(ch, None),
             Err(e) => {
                 // The peer is gone: hand JS what it had sent before, then report and close.
                 let mut reader = lock(&ch.reader);
                 let end = reader.read(ch.fd.as_fd(), true, &mut |b, fds| {
-                    self.deliver(ch, b, fds, false)
+                    self.receive(ch, b, fds, false)
                 });
                 drop(reader);
                 let code = errno_code(e);
@@ -428,6 +552,8 @@ impl Reactor {
         let _ = self.registry.deregister(&mut SourceFd(&ch.fd.as_raw_fd()));
         lock(&self.channels).remove(&ch.id);
         lock(&ch.writer).discard();
+        // Its unanswered connections go to other workers.
+        lock(&self.scheduler).channel_gone(self, ch.id);
         let error = error.map(|(code, message)| Event::Error {
             channel: ch.id,
             code,
@@ -720,5 +846,169 @@ mod tests {
         let sig = Some(libc::SIGTERM);
         assert!(evs.iter().any(|e| matches!(e, Event::Exit { pid: p, status: None, signal } if *p == pid && *signal == sig)));
         assert_eq!(kill(pid, libc::SIGTERM), Err(Errno::ESRCH));
+
+        round_robin(&mut d);
+    }
+
+    /// The worker side of a channel, as Node's: reads frames, taking one received descriptor
+    /// for each NODE_HANDLE frame.
+    struct FakeWorker {
+        sock: UnixStream,
+        buf: Vec<u8>,
+        fds: std::collections::VecDeque<OwnedFd>,
+    }
+
+    impl FakeWorker {
+        fn next(&mut self) -> (String, Option<OwnedFd>) {
+            loop {
+                if let Some(p) = self.buf.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = self.buf.drain(..=p).collect();
+                    let line = String::from_utf8(line).unwrap();
+                    let fd = if line.contains("NODE_HANDLE") {
+                        self.fds.pop_front()
+                    } else {
+                        None
+                    };
+                    return (line, fd);
+                }
+                let mut chunk = [std::mem::MaybeUninit::new(0u8); 4096];
+                let mut got = Vec::new();
+                match crate::ipc::scm::recv(self.sock.as_fd(), &mut chunk, &mut got) {
+                    Ok(n) => {
+                        assert!(n > 0, "channel closed");
+                        // SAFETY: recv initialised n bytes.
+                        self.buf
+                            .extend(chunk[..n].iter().map(|b| unsafe { b.assume_init() }));
+                        self.fds.extend(got);
+                    }
+                    Err(Errno::EAGAIN) => {
+                        let mut pfd = [nix::poll::PollFd::new(
+                            self.sock.as_fd(),
+                            nix::poll::PollFlags::POLLIN,
+                        )];
+                        // A failure guard only: data is on its way.
+                        let n = nix::poll::poll(&mut pfd, 20_000u16).unwrap();
+                        assert_eq!(n, 1, "worker: nothing to read");
+                    }
+                    Err(e) => panic!("worker recv: {e}"),
+                }
+            }
+        }
+
+        /// The next newconn: (seq, descriptor).
+        fn newconn(&mut self) -> (u64, OwnedFd) {
+            let (line, fd) = self.next();
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(v["msg"]["act"], "newconn", "{line}");
+            assert_eq!(v["msg"]["key"], "k");
+            (
+                v["msg"]["seq"].as_u64().unwrap(),
+                fd.expect("newconn without its fd"),
+            )
+        }
+
+        fn send(&mut self, line: &str) {
+            self.sock.write_all(line.as_bytes()).unwrap();
+        }
+
+        fn answer(&mut self, seq: u64, accepted: bool) {
+            self.send("{\"cmd\":\"NODE_HANDLE_ACK\"}\n");
+            self.send(&format!(
+                "{{\"cmd\":\"NODE_CLUSTER\",\"ack\":{seq},\"accepted\":{accepted},\"seq\":0}}\n"
+            ));
+        }
+    }
+
+    /// A client connection served through the descriptor a worker got.
+    fn served(client: &mut std::net::TcpStream, conn: OwnedFd) {
+        nix::unistd::write(&conn, b"hi").unwrap();
+        let mut two = [0u8; 2];
+        client.read_exact(&mut two).unwrap();
+        assert_eq!(&two, b"hi");
+    }
+
+    /// Round-robin listener through the reactor: newconns reach the worker with their
+    /// descriptors, the worker's replies to them never reach JS while JS-sent handles still
+    /// get their ACK, NACK resends, refusals and a closed channel hand connections on.
+    fn round_robin(d: &mut Drainer) {
+        use std::os::fd::IntoRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let id = with_scheduler(|s, r| s.create(r, "k", listener.into_raw_fd())).unwrap();
+        let new_worker = || {
+            let (chan, sock) = channel(Serialization::Json, 1 << 20);
+            let w = FakeWorker {
+                sock,
+                buf: Vec::new(),
+                fds: Default::default(),
+            };
+            (chan, w)
+        };
+        let (chan, mut w) = new_worker();
+
+        // JS sends a handle first; then the worker joins and a client connects.
+        let (_rp, wp) = nix::unistd::pipe().unwrap();
+        let js = b"{\"cmd\":\"NODE_HANDLE\",\"type\":\"net.Native\",\"msg\":{}}\n";
+        assert_eq!(channel_write(chan, js, Some(wp.as_fd())), 0);
+        with_scheduler(|s, r| s.add(r, id, channel_handle(chan).unwrap()));
+        let mut c1 = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (line, fd) = w.next();
+        assert!(line.contains("\"msg\":{}") && fd.is_some(), "{line}");
+        let (seq1, conn1) = w.newconn();
+
+        // ACK for JS's handle (passed on), ACK + accepted for the newconn (consumed), then a
+        // message of the worker's own: JS sees exactly the first and the last.
+        w.send("{\"cmd\":\"NODE_HANDLE_ACK\"}\n");
+        w.answer(seq1, true);
+        w.send("{\"after\":1}\n");
+        let want = b"{\"cmd\":\"NODE_HANDLE_ACK\"}\n{\"after\":1}\n";
+        let evs = d.until(|evs| data_of(evs, chan).0.len() >= want.len());
+        assert_eq!(data_of(&evs, chan).0, want);
+        served(&mut c1, conn1);
+
+        // NACK: the same seq comes again with a descriptor; then a refusal: with no other
+        // worker it comes back under a new seq.
+        let mut c2 = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (seq2, lost) = w.newconn();
+        drop(lost);
+        w.send("{\"cmd\":\"NODE_HANDLE_NACK\"}\n");
+        let (again, _) = w.newconn();
+        assert_eq!(again, seq2);
+        w.answer(seq2, false);
+        let (seq3, conn2) = w.newconn();
+        assert_ne!(seq3, seq2);
+        w.answer(seq3, true);
+        served(&mut c2, conn2);
+
+        // Two connections in flight when the worker's channel closes: a new worker gets them.
+        let mut c3 = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut c4 = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        w.newconn();
+        w.newconn();
+        let (chan2, mut w2) = new_worker();
+        channel_close(chan);
+        d.until(closed(chan));
+        drop(w);
+        with_scheduler(|s, r| s.add(r, id, channel_handle(chan2).unwrap()));
+        let (a, fa) = w2.newconn();
+        let (b, fb) = w2.newconn();
+        w2.answer(a, true);
+        w2.answer(b, true);
+        // Accepted order follows the clients' connects.
+        served(&mut c3, fa);
+        served(&mut c4, fb);
+        w2.send("{\"last\":1}\n");
+        let evs = d.until(|evs| !data_of(evs, chan2).0.is_empty());
+        assert_eq!(
+            data_of(&evs, chan2).0,
+            b"{\"last\":1}\n",
+            "acks leaked to JS"
+        );
+
+        assert!(with_scheduler(|s, r| s.remove(r, id, chan2)));
+        // The listener is closed: connecting is refused.
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+        channel_close(chan2);
+        d.until(closed(chan2));
     }
 }

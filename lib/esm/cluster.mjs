@@ -3,7 +3,8 @@
 // primary and in a worker, and so are the names `node:cluster` exports; an ES module's
 // names are fixed, so this one exports the union: in the primary, `worker`,
 // `_getServer` and `_setupWorker` are undefined; in a worker, `fork`, `setupPrimary`,
-// `workers`... are, as they are on the default export.
+// `workers`... are, as they are on the default export. `SCHED_REUSEPORT` is rust-cluster's
+// addition.
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -13,6 +14,7 @@ export default cluster;
 export const {
   SCHED_NONE,
   SCHED_RR,
+  SCHED_REUSEPORT, // rust-cluster's own scheduling policy (primary only)
   Worker,
   _events,
   _eventsCount,

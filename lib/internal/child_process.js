@@ -64,9 +64,9 @@ function wrappedFd(value) {
 }
 
 // Normalises `stdio` (Node's getValidStdio) into entries of
-//   { type: 'pipe', readable, writable } | { type: 'ignore' } | { type: 'ipc' }
+//   { type: 'pipe', writable } | { type: 'ignore' } | { type: 'ipc' }
 //   | { type: 'fd', fd } | { type: 'wrap', fd, stream }
-// `readable`/`writable` are from the child's side: only fd 0 is read by the child.
+// `writable`: the child writes to this pipe (all but fd 0), so spawnSync collects it.
 function getValidStdio(stdio, sync) {
   if (typeof stdio === 'string') {
     stdio = stdioStringToArray(stdio);
@@ -85,7 +85,7 @@ function getValidStdio(stdio, sync) {
       entries.push({ type: 'ignore' });
     } else if (value === 'pipe' || value === 'overlapped' ||
                (typeof value === 'number' && value < 0)) {
-      entries.push({ type: 'pipe', readable: i === 0, writable: i !== 0 });
+      entries.push({ type: 'pipe', writable: i !== 0 });
     } else if (value === 'ipc') {
       if (sync) throw new ERR_IPC_SYNC_FORK();
       if (ipcIndex !== -1) throw new ERR_IPC_ONE_PIPE();
@@ -107,12 +107,23 @@ function getValidStdio(stdio, sync) {
   return { stdio: entries, ipcIndex };
 }
 
-// The `stdio` list in the form the native spawn/spawnSync take.
-function toNativeStdio(entries) {
-  return entries.map((entry) => {
-    if (entry.type === 'fd' || entry.type === 'wrap') return { type: 'fd', fd: entry.fd };
-    return { type: entry.type };
-  });
+// The fields native spawn and spawnSync share. Like Node's C++ layer this
+// stringifies the file, arguments and environment entries, and treats an empty
+// cwd as none.
+function nativeSpawnOptions(options, args, envPairs, stdio) {
+  let { cwd } = options;
+  if (cwd instanceof Uint8Array) cwd = Buffer.from(cwd).toString();
+  return {
+    file: String(options.file),
+    args: args.map(String),
+    envPairs: envPairs.map(String),
+    cwd: cwd ? String(cwd) : undefined,
+    detached: !!options.detached,
+    uid: typeof options.uid === 'number' ? options.uid : undefined,
+    gid: typeof options.gid === 'number' ? options.gid : undefined,
+    stdio: stdio.map((entry) => (entry.type === 'fd' || entry.type === 'wrap' ?
+      { type: 'fd', fd: entry.fd } : { type: entry.type })),
+  };
 }
 
 // The file/args/env/options checks and rewrites common to spawn and spawnSync.
@@ -242,17 +253,17 @@ function normalizeExecFileArgs(file, args, options, callback) {
 
 // Creates the parent's end of a stdio pipe the way Node's createSocket does:
 // every stream is writable, only the ones the child writes to (index > 0) are
-// readable. Without an fd (failed spawn) the socket is created already closed.
+// readable. A failed spawn has no fd: the socket stands in until it is destroyed.
 function createSocket(fd, readable) {
-  if (fd >= 0) return new net.Socket({ fd, readable });
-  const socket = new net.Socket({ readable });
-  socket.destroy();
-  return socket;
+  return fd >= 0 ? new net.Socket({ fd, readable }) : new net.Socket({ readable });
 }
 
-// A stream handed to the child keeps its descriptor but must stop reading in
-// the parent, or both processes would consume the same input.
+// Streams handed to a child as its stdio. The parent must not read them any
+// more, or both processes would consume the same input.
+const usedAsStdio = new WeakSet();
+
 function stopReading(stream) {
+  usedAsStdio.add(stream);
   const handle = stream._handle || stream.handle;
   if (handle && typeof handle.readStop === 'function') {
     handle.reading = false;
@@ -265,10 +276,11 @@ function stopReading(stream) {
   }
 }
 
-// After exit, drain streams nobody reads so they reach EOF and 'close' can fire.
+// After exit, drain streams nobody reads so they reach EOF and 'close' can fire
+// (except those another child now reads).
 function flushStdio(child) {
   for (const stream of child.stdio || []) {
-    if (stream && stream.readable) stream.resume();
+    if (stream && stream.readable && !usedAsStdio.has(stream)) stream.resume();
   }
 }
 
@@ -321,17 +333,8 @@ class ChildProcess extends EventEmitter {
       this.spawnargs = options.args;
     }
 
-    let cwd = options.cwd ?? undefined;
-    if (cwd instanceof Uint8Array) cwd = Buffer.from(cwd).toString();
     const result = binding.spawn({
-      file: options.file,
-      args: this.spawnargs,
-      envPairs,
-      cwd,
-      detached: !!options.detached,
-      uid: typeof options.uid === 'number' ? options.uid : undefined,
-      gid: typeof options.gid === 'number' ? options.gid : undefined,
-      stdio: toNativeStdio(stdio),
+      ...nativeSpawnOptions(options, this.spawnargs, envPairs, stdio),
       serialization,
       maxMessageSize,
     });
@@ -369,6 +372,9 @@ class ChildProcess extends EventEmitter {
       return null;
     });
 
+    // A failed spawn's stdin is dead at once, so early writes are dropped
+    // quietly (as Node's are) rather than erroring on a socket with no fd.
+    if (err && streams[0]) streams[0].destroy();
     this.stdin = streams.length >= 1 ? streams[0] : null;
     this.stdout = streams.length >= 2 ? streams[1] : null;
     this.stderr = streams.length >= 3 ? streams[2] : null;
@@ -396,18 +402,22 @@ class ChildProcess extends EventEmitter {
   }
 
   // Node's path for a spawn that failed at run time: the errno becomes the exit
-  // code, 'error' replaces 'exit', and a requested IPC channel disconnects.
+  // code and 'error' replaces 'exit'. The stand-in streams and a requested IPC
+  // channel then close in the order Node's would: 'disconnect' a tick later, the
+  // streams' 'close' after that.
   #onSpawnError(err) {
     this.exitCode = err;
-    if (this.stdin) this.stdin.destroy();
     const error = errnoException(err, `spawn ${this.spawnfile}`);
     error.path = this.spawnfile;
     error.spawnargs = this.spawnargs.slice(1);
     this.emit('error', error);
     if (this.#hasIpc) {
-      this.emit('disconnect');
+      process.nextTick(() => this.emit('disconnect'));
       this.#maybeClose();
     }
+    // Node's handles close last-opened first.
+    const streams = this.stdio || []; // none when out of descriptors
+    for (let i = streams.length - 1; i >= 0; i--) streams[i]?.destroy();
     this.#maybeClose();
   }
 
@@ -427,16 +437,22 @@ class ChildProcess extends EventEmitter {
   kill(sig) {
     const signal = sig === 0 ? 0 : convertToValidSignal(sig === undefined ? 'SIGTERM' : sig);
     if (this.#alive) {
+      // Node writes IPC messages inside send(); ours wait for the end of the
+      // tick. Those sent before kill() must still reach the socket first.
+      if (this.#hasIpc) require('./ipc/channel').flush();
       const err = binding.kill(this.pid, signal);
-      if (err === 0) {
+      // ESRCH before its 'exit' reached us: the reactor thread reaped it already.
+      // In Node the child would still be an unreaped zombie, which kill()
+      // signals successfully; answer as Node would.
+      if (err === 0 || err === -errnoNumbers.ESRCH) {
         this.killed = true;
         return true;
       }
       if (err === -errnoNumbers.EINVAL || err === -errnoNumbers.ENOSYS) {
         throw errnoException(err, 'kill');
       }
-      // ESRCH: it is already gone, which is not an error. Anything else (EPERM).
-      if (err !== -errnoNumbers.ESRCH) this.emit('error', errnoException(err, 'kill'));
+      // Anything else (EPERM) is reported, not thrown.
+      this.emit('error', errnoException(err, 'kill'));
     }
     return false;
   }
@@ -465,6 +481,6 @@ module.exports = {
   normalizeExecArgs,
   normalizeExecFileArgs,
   normalizeSpawnArguments,
+  nativeSpawnOptions,
   stdioStringToArray,
-  toNativeStdio,
 };

@@ -164,6 +164,11 @@ const ERR_INVALID_ARG_VALUE = makeNodeError('ERR_INVALID_ARG_VALUE', TypeError,
 const ERR_OUT_OF_RANGE = makeNodeError('ERR_OUT_OF_RANGE', RangeError, outOfRangeMessage);
 const ERR_MISSING_ARGS = makeNodeError('ERR_MISSING_ARGS', TypeError, missingArgsMessage);
 const ERR_UNKNOWN_SIGNAL = makeNodeError('ERR_UNKNOWN_SIGNAL', TypeError, 'Unknown signal: %s');
+const ERR_SOCKET_BAD_PORT = makeNodeError('ERR_SOCKET_BAD_PORT', RangeError,
+  (name, port, allowZero = true) => `${name} should be ${allowZero ? '>=' : '>'} 0 and ` +
+    `< 65536. Received ${describeReceived(port)}.`);
+const ERR_CHILD_CLOSED_BEFORE_REPLY = makeNodeError('ERR_CHILD_CLOSED_BEFORE_REPLY', Error,
+  'Child closed before reply received');
 const ERR_CHILD_PROCESS_STDIO_MAXBUFFER = makeNodeError('ERR_CHILD_PROCESS_STDIO_MAXBUFFER',
   RangeError, '%s maxBuffer length exceeded');
 const ERR_CHILD_PROCESS_IPC_REQUIRED = makeNodeError('ERR_CHILD_PROCESS_IPC_REQUIRED', Error,
@@ -222,6 +227,7 @@ function errnoException(errno, syscall, original) {
 module.exports = {
   AbortError,
   errnoException,
+  ERR_CHILD_CLOSED_BEFORE_REPLY,
   ERR_CHILD_PROCESS_IPC_REQUIRED,
   ERR_CHILD_PROCESS_STDIO_MAXBUFFER,
   ERR_INVALID_ARG_TYPE,
@@ -236,5 +242,6 @@ module.exports = {
   ERR_IPC_SYNC_FORK,
   ERR_MISSING_ARGS,
   ERR_OUT_OF_RANGE,
+  ERR_SOCKET_BAD_PORT,
   ERR_UNKNOWN_SIGNAL,
 };

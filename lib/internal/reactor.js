@@ -3,13 +3,17 @@
 // `notify` when its event queue becomes non-empty; we drain it and hand each
 // event to whoever registered for its pid (exit) or channel id (the rest).
 //
+// Node drains nextTicks and microtasks after every libuv callback (a read, an
+// EOF, an exit), so code resumed by `await once(child, 'message')` runs before
+// the 'exit' that follows. One notify can bring several events; we deliver one,
+// let ticks and microtasks run, and go on with the next on a later turn.
+//
 // Handlers run user code (listeners of 'message', 'exit', ...). When one throws,
-// the error must surface as an uncaught exception, as it would in Node, without
-// losing the events after it. So delivery stops, the error is rethrown from a
-// tick of its own, and delivery resumes on the tick after that, starting with the
-// event whose handler threw: handlers keep their own progress, so dispatching an
-// event again continues it (a channel resumes after the message that threw) or is
-// a no-op (exit and close registrations are removed before their handler runs).
+// the error surfaces as an uncaught exception, as it would in Node, and the
+// events after it are not lost: the event whose handler threw is dispatched again
+// on the next turn. Handlers keep their own progress, so that continues it (a
+// channel resumes after the message that threw) or is a no-op (exit and close
+// registrations are removed before their handler runs).
 const fs = require('node:fs');
 const binding = require('../binding');
 
@@ -20,7 +24,7 @@ let refs = 0;
 
 let batch = null; // events being delivered, oldest first
 let pos = 0;
-let stalled = false; // a handler threw: delivery waits for the error to surface
+let scheduled = false; // the rest of the batch waits for a later turn
 
 function init() {
   if (initialized) return;
@@ -32,31 +36,35 @@ function init() {
 
 function notify() {
   const events = binding.drain();
+  if (events.length === 0) return;
   if (batch === null) {
     batch = events;
     pos = 0;
   } else {
     for (let i = 0; i < events.length; i++) batch.push(events[i]);
   }
-  if (!stalled) deliver();
+  if (!scheduled) deliver();
 }
 
 function deliver() {
-  stalled = false;
+  scheduled = false;
   try {
-    while (pos < batch.length) {
-      dispatch(batch[pos]);
-      pos++;
-    }
-    batch = null;
+    dispatch(batch[pos]);
   } catch (err) {
-    stalled = true;
-    process.nextTick(surface, err);
+    later();
+    process.nextTick(rethrow, err);
+    return;
   }
+  if (++pos < batch.length) later();
+  else batch = null;
 }
 
-function surface(err) {
-  process.nextTick(deliver);
+function later() {
+  scheduled = true;
+  setImmediate(deliver);
+}
+
+function rethrow(err) {
   throw err;
 }
 

@@ -14,22 +14,28 @@ const {
   getValidStdio,
   normalizeExecArgs,
   normalizeExecFileArgs,
+  nativeSpawnOptions,
   normalizeSpawnArguments,
-  toNativeStdio,
 } = require('./child_process');
 
 const MAX_BUFFER = 1024 * 1024;
 
 // `input` for the child's stdin as a Buffer (views share the caller's memory).
 function inputBuffer(input, encoding) {
-  if (ArrayBuffer.isView(input)) return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  if (ArrayBuffer.isView(input)) {
+    return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  }
   if (typeof input === 'string') return Buffer.from(input, encoding);
   throw new ERR_INVALID_ARG_TYPE('options.stdio[0]',
     ['Buffer', 'TypedArray', 'DataView', 'string'], input);
 }
 
 function spawnSync(file, args, options) {
-  options = { __proto__: null, maxBuffer: MAX_BUFFER, ...normalizeSpawnArguments(file, args, options) };
+  options = {
+    __proto__: null,
+    maxBuffer: MAX_BUFFER,
+    ...normalizeSpawnArguments(file, args, options),
+  };
   validateTimeout(options.timeout);
   validateMaxBuffer(options.maxBuffer);
   const killSignal = sanitizeKillSignal(options.killSignal) ?? signals.SIGTERM;
@@ -37,15 +43,7 @@ function spawnSync(file, args, options) {
   const input = options.input ? inputBuffer(options.input, options.encoding) : undefined;
 
   const native = binding.spawnSync({
-    file: options.file,
-    args: options.args,
-    envPairs: options.envPairs,
-    cwd: options.cwd instanceof Uint8Array ? Buffer.from(options.cwd).toString() :
-      options.cwd ?? undefined,
-    detached: options.detached,
-    uid: options.uid ?? undefined,
-    gid: options.gid ?? undefined,
-    stdio: toNativeStdio(stdio),
+    ...nativeSpawnOptions(options, options.args, options.envPairs, stdio),
     // Only a pipe can carry input; Node ignores it for any other stdin.
     input: stdio[0]?.type === 'pipe' ? input : undefined,
     timeout: options.timeout > 0 ? options.timeout : undefined,

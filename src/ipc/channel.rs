@@ -8,6 +8,7 @@ use nix::errno::Errno;
 use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 
 /// Normal read buffer size; it grows only for a frame that does not fit.
 const READ_CHUNK: usize = 64 * 1024;
@@ -136,17 +137,55 @@ impl Reader {
     }
 }
 
-/// Bytes to send; `fd` is passed with the first of them and dropped (closed) once sent.
+/// Who wrote a message that carries a descriptor: the receiver acknowledges each such
+/// message, in order, and the acknowledgement goes back to whoever sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// JavaScript (`channelWrite`).
+    Js,
+    /// The round-robin scheduler, for the connection it sent with this seq.
+    Scheduler(u64),
+}
+
+/// A descriptor to pass. The queue keeps what has not gone out yet: a dup of a borrowed
+/// descriptor, or another reference to a shared one.
+#[derive(Clone, Copy)]
+pub enum Pass<'a> {
+    Borrowed(BorrowedFd<'a>),
+    Shared(&'a Arc<OwnedFd>),
+}
+
+impl<'a> Pass<'a> {
+    fn fd(self) -> BorrowedFd<'a> {
+        match self {
+            Pass::Borrowed(fd) => fd,
+            Pass::Shared(fd) => fd.as_fd(),
+        }
+    }
+
+    fn keep(&self) -> Result<Arc<OwnedFd>, Errno> {
+        match self {
+            Pass::Borrowed(fd) => Ok(Arc::new(fd.try_clone_to_owned().map_err(io_errno)?)),
+            Pass::Shared(fd) => Ok(Arc::clone(fd)),
+        }
+    }
+}
+
+/// Bytes to send; `fd` is passed with the first of them and dropped once sent.
 struct Segment {
     data: Vec<u8>,
     sent: usize,
-    fd: Option<OwnedFd>,
+    fd: Option<Arc<OwnedFd>>,
 }
 
 #[derive(Default)]
 pub struct Writer {
     queue: VecDeque<Segment>,
     queued: usize,
+    /// Origin of each message written with a descriptor, oldest first, until its ACK/NACK.
+    origins: VecDeque<Origin>,
+    /// A JS write was queued: JS waits for a `drain` event once the queue is empty.
+    drain_wanted: bool,
 }
 
 impl Writer {
@@ -154,14 +193,15 @@ impl Writer {
         self.queue.is_empty()
     }
 
-    /// Sends `data` now if nothing is queued, queueing what the socket does not take (with a
-    /// close-on-exec dup of `pass` if it has not gone out yet). Returns the bytes queued in
-    /// total. `pass` goes with the first byte of `data`, in a sendmsg carrying only `data`.
+    /// Sends `data` now if nothing is queued, queueing what the socket does not take (with
+    /// `pass` if it has not gone out yet). Returns the bytes queued in total. `pass` goes with
+    /// the first byte of `data`, in a sendmsg carrying only `data`.
     pub fn write(
         &mut self,
         fd: BorrowedFd,
         data: &[u8],
-        mut pass: Option<BorrowedFd>,
+        pass: Option<Pass>,
+        origin: Origin,
     ) -> Result<usize, Errno> {
         if data.is_empty() {
             // A descriptor needs at least one byte to travel with.
@@ -172,12 +212,13 @@ impl Writer {
             };
         }
         let mut sent = 0;
+        let mut unsent = pass;
         if self.queue.is_empty() {
             while sent < data.len() {
-                match scm::send(fd, &[IoSlice::new(&data[sent..])], pass) {
+                match scm::send(fd, &[IoSlice::new(&data[sent..])], unsent.map(|p| p.fd())) {
                     Ok(n) => {
                         sent += n;
-                        pass = None;
+                        unsent = None;
                     }
                     Err(Errno::EINTR) => {}
                     Err(Errno::EAGAIN) => break,
@@ -186,16 +227,29 @@ impl Writer {
             }
         }
         if sent < data.len() {
-            let dup = match pass {
-                Some(p) => Some(p.try_clone_to_owned().map_err(io_errno)?),
-                None => None,
-            };
-            self.push(&data[sent..], dup);
+            let kept = unsent.map(|p| p.keep()).transpose()?;
+            self.push(&data[sent..], kept);
+            if origin == Origin::Js {
+                self.drain_wanted = true;
+            }
+        }
+        if pass.is_some() {
+            self.origins.push_back(origin);
         }
         Ok(self.queued)
     }
 
-    fn push(&mut self, bytes: &[u8], fd: Option<OwnedFd>) {
+    /// Who sent the oldest descriptor not yet acknowledged; called for each ACK or NACK read.
+    pub fn pop_origin(&mut self) -> Option<Origin> {
+        self.origins.pop_front()
+    }
+
+    /// Whether a `drain` event is owed to JS now that the queue is empty; resets it.
+    pub fn take_drain_wanted(&mut self) -> bool {
+        std::mem::take(&mut self.drain_wanted)
+    }
+
+    fn push(&mut self, bytes: &[u8], fd: Option<Arc<OwnedFd>>) {
         self.queued += bytes.len();
         if fd.is_none() {
             if let Some(tail) = self.queue.back_mut() {
@@ -262,10 +316,13 @@ impl Writer {
         }
     }
 
-    /// Drops everything queued, closing descriptors that were waiting to be passed.
+    /// Drops everything queued (and the descriptors waiting to be passed, closed unless
+    /// shared), and the acknowledgements waited for.
     pub fn discard(&mut self) {
         self.queue.clear();
         self.queued = 0;
+        self.origins.clear();
+        self.drain_wanted = false;
     }
 }
 
@@ -373,8 +430,8 @@ mod tests {
         frame.extend_from_slice(&payload);
         let mut w = Writer::default();
         let mut r = Reader::new(Serialization::Advanced, 1 << 20);
-        w.write(a.as_fd(), &frame, None).unwrap();
-        w.write(a.as_fd(), &frame, None).unwrap();
+        w.write(a.as_fd(), &frame, None, Origin::Js).unwrap();
+        w.write(a.as_fd(), &frame, None, Origin::Js).unwrap();
         let mut frames = 0;
         while frames < 2 {
             if !w.is_empty() {
@@ -402,14 +459,15 @@ mod tests {
         let mut w = Writer::default();
         // Far more than the socket buffer: the first write queues most of it.
         let big: Vec<u8> = [vec![b'x'; 2 << 20], b"\n".to_vec()].concat();
-        let queued = w.write(a.as_fd(), &big, None).unwrap();
+        let queued = w.write(a.as_fd(), &big, None, Origin::Js).unwrap();
         assert!(queued > 0, "socket took 2 MiB at once");
-        let after_small = w.write(a.as_fd(), b"small\n", None).unwrap();
+        let after_small = w.write(a.as_fd(), b"small\n", None, Origin::Js).unwrap();
         assert_eq!(after_small, queued + 6);
-        let after_fd = w.write(a.as_fd(), b"HANDLE\n", Some(wp.as_fd())).unwrap();
+        let pass = Some(Pass::Borrowed(wp.as_fd()));
+        let after_fd = w.write(a.as_fd(), b"HANDLE\n", pass, Origin::Js).unwrap();
         assert_eq!(after_fd, after_small + 7);
         drop(wp); // the queue holds its own dup
-        w.write(a.as_fd(), b"tail\n", None).unwrap();
+        w.write(a.as_fd(), b"tail\n", None, Origin::Js).unwrap();
 
         let mut r = Reader::new(Serialization::Json, 4 << 20);
         let mut bytes = Vec::new();
@@ -443,7 +501,55 @@ mod tests {
         let (a, b) = pair();
         drop(b);
         let mut w = Writer::default();
-        assert_eq!(w.write(a.as_fd(), b"x\n", None), Err(Errno::EPIPE));
-        assert_eq!(w.write(a.as_fd(), b"", None), Ok(0));
+        assert_eq!(
+            w.write(a.as_fd(), b"x\n", None, Origin::Js),
+            Err(Errno::EPIPE)
+        );
+        assert_eq!(w.write(a.as_fd(), b"", None, Origin::Js), Ok(0));
+        assert_eq!(w.pop_origin(), None, "a failed write is not acknowledged");
+    }
+
+    #[test]
+    fn origins_in_write_order_and_drain_only_for_js() {
+        let (a, b) = pair();
+        let (_rp, wp) = pipe();
+        let shared = Arc::new(wp);
+        let mut w = Writer::default();
+        let js = Some(Pass::Borrowed(shared.as_fd()));
+        w.write(a.as_fd(), b"1\n", js, Origin::Js).unwrap();
+        w.write(a.as_fd(), b"2\n", None, Origin::Js).unwrap();
+        let sched = Some(Pass::Shared(&shared));
+        w.write(a.as_fd(), b"3\n", sched, Origin::Scheduler(7))
+            .unwrap();
+        assert!(!w.take_drain_wanted(), "nothing was queued");
+
+        // Behind a full socket, the queue holds a reference to a shared descriptor, not a dup.
+        let big = vec![b'x'; 4 << 20];
+        assert!(
+            w.write(a.as_fd(), &big, None, Origin::Scheduler(0))
+                .unwrap()
+                > 0
+        );
+        w.write(a.as_fd(), b"H\n", sched, Origin::Scheduler(8))
+            .unwrap();
+        assert_eq!(Arc::strong_count(&shared), 2);
+        assert!(!w.take_drain_wanted(), "scheduler writes owe JS no drain");
+        w.write(a.as_fd(), b"4\n", None, Origin::Js).unwrap();
+        assert!(w.take_drain_wanted());
+        assert!(!w.take_drain_wanted());
+
+        assert_eq!(w.pop_origin(), Some(Origin::Js));
+        assert_eq!(w.pop_origin(), Some(Origin::Scheduler(7)));
+        assert_eq!(w.pop_origin(), Some(Origin::Scheduler(8)));
+        assert_eq!(w.pop_origin(), None);
+        w.write(a.as_fd(), b"5\n", js, Origin::Js).unwrap();
+        w.discard();
+        assert_eq!(w.pop_origin(), None);
+        assert_eq!(
+            Arc::strong_count(&shared),
+            1,
+            "discard drops the queued reference"
+        );
+        drop(b);
     }
 }

@@ -2,3 +2,4 @@
 pub mod channel;
 pub mod framing;
 pub mod scm;
+pub mod v8;

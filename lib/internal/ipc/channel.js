@@ -47,6 +47,9 @@ const dirty = [];
 let flushScheduled = false;
 let exitHooked = false;
 
+// Writes every pending batch now. Node writes in send() itself, so anything that
+// can end a child (kill(), process.exit()) must flush first to keep Node's order:
+// messages sent before a kill() reach the socket before the signal.
 function flushAll() {
   flushScheduled = false;
   for (let i = 0; i < dirty.length; i++) dirty[i].flush();
@@ -302,7 +305,8 @@ class Channel {
   // the 'close' that follows gives 'disconnect' as in Node.
   onError(ev) {
     const ErrorClass = reactorErrors[ev.code];
-    if (ErrorClass !== undefined) process.nextTick(emitError, this.target, new ErrorClass(ev.message));
+    if (ErrorClass === undefined) return;
+    process.nextTick(emitError, this.target, new ErrorClass(ev.message));
   }
 
   // The socket is gone (peer closed, error, or our channelClose).
@@ -357,6 +361,11 @@ class Channel {
     const fd = this.fds.length > 0 ? this.fds.shift() : -1;
     if (fd === -1) {
       this.sendInternal({ cmd: 'NODE_HANDLE_NACK' }, true);
+      return;
+    }
+    if (!this.attached) {
+      // Disconnected while this batch was being delivered: nobody gets it.
+      reactor.closeFds([fd]);
       return;
     }
     this.sendInternal({ cmd: 'NODE_HANDLE_ACK' }, true);
@@ -455,6 +464,15 @@ class Control extends EventEmitter {
   }
 }
 
+// target -> its reactor channel id, kept after disconnect (see channelIdOf).
+const channelIds = new WeakMap();
+
+// The reactor's id of `target`'s IPC channel, or undefined if it never had one: the
+// cluster scheduler addresses a worker by it (rrAdd, rrRemove).
+function channelIdOf(target) {
+  return channelIds.get(target);
+}
+
 const deprecatedChannel = 'DEP0129';
 const channelDeprecationMsg = '_channel is deprecated. Use ChildProcess.channel instead.';
 
@@ -464,6 +482,7 @@ const channelDeprecationMsg = '_channel is deprecated. Use ChildProcess.channel 
 // Returns the Control installed as `target.channel`.
 function setupChannel(target, id, serialization, onClosed) {
   const channel = new Channel(target, id, serialization, onClosed);
+  channelIds.set(target, id);
   const control = new Control(channel);
   target.channel = control;
   Object.defineProperty(target, '_channel', {
@@ -495,4 +514,4 @@ function setupChannel(target, id, serialization, onClosed) {
   return control;
 }
 
-module.exports = { setupChannel, isInternal };
+module.exports = { setupChannel, isInternal, channelIdOf, flush: flushAll };

@@ -103,56 +103,63 @@ function detachSocket(ctx, envelope, socket, options) {
 }
 
 // Builds what Node's receiver gives for `envelope.type` around `fd` and calls
-// `done(null, object)`, or `done(err)` after closing `fd` when it cannot.
+// `done(null, object)`, or `done(err)` after closing `fd` when it cannot. User
+// code runs in `done`, outside the guard around adopting the fd.
 function receive(ctx, envelope, fd, done) {
-  const fail = (err) => {
+  let object;
+  try {
+    object = adopt(ctx, envelope, fd, done);
+  } catch (err) {
     fs.closeSync(fd);
     done(err);
-  };
-  try {
-    switch (envelope.type) {
-      case 'net.Server': {
-        const server = new net.Server();
-        server.once('error', fail);
-        server.listen({ fd }, () => {
-          server.removeListener('error', fail);
-          done(null, server);
-        });
-        return;
-      }
-      case 'net.Socket': {
-        const socket = new net.Socket({ fd, readable: true, writable: true });
-        if (envelope.key) {
-          ctx.sockets.got[envelope.key] ??= new SocketListReceive(ctx, envelope.key);
-          ctx.sockets.got[envelope.key].add(socket);
-        }
-        done(null, socket);
-        return;
-      }
-      case 'dgram.Socket': {
-        const socket = dgram.createSocket(envelope.dgramType);
-        // exclusive: use this fd here, never ask a cluster primary for it.
-        socket.bind({ fd, exclusive: true }, () => done(null, socket));
-        return;
-      }
-      case 'net.Native': {
-        const wrap = net._createServerHandle(null, null, null, fd);
-        if (typeof wrap === 'number') throw errnoException(wrap, 'open');
-        done(null, wrap);
-        return;
-      }
-      case 'dgram.Native': {
-        const wrap = new (rawWraps().UDP)();
-        const err = wrap.open(fd);
-        if (err) throw errnoException(err, 'open');
-        done(null, wrap);
-        return;
-      }
-      default:
-        throw new ERR_INVALID_HANDLE_TYPE();
+    return;
+  }
+  if (object !== undefined) done(null, object);
+}
+
+// The object owning `fd` now, or undefined when `done` is called later.
+function adopt(ctx, envelope, fd, done) {
+  switch (envelope.type) {
+    case 'net.Server': {
+      const server = new net.Server();
+      const fail = (err) => {
+        fs.closeSync(fd);
+        done(err);
+      };
+      server.once('error', fail);
+      server.listen({ fd }, () => {
+        server.removeListener('error', fail);
+        done(null, server);
+      });
+      return undefined;
     }
-  } catch (err) {
-    fail(err);
+    case 'net.Socket': {
+      const socket = new net.Socket({ fd, readable: true, writable: true });
+      if (envelope.key) {
+        ctx.sockets.got[envelope.key] ??= new SocketListReceive(ctx, envelope.key);
+        ctx.sockets.got[envelope.key].add(socket);
+      }
+      return socket;
+    }
+    case 'dgram.Socket': {
+      const socket = dgram.createSocket(envelope.dgramType);
+      // Bound synchronously; exclusive: never ask a cluster primary for this fd.
+      socket.bind({ fd, exclusive: true });
+      return socket;
+    }
+    case 'net.Native': {
+      const wrap = net._createServerHandle(null, null, null, fd);
+      if (typeof wrap === 'number') throw errnoException(wrap, 'open');
+      return wrap;
+    }
+    case 'dgram.Native': {
+      const wrap = new (rawWraps().UDP)();
+      const err = wrap.open(fd);
+      if (err) throw errnoException(err, 'open');
+      return wrap;
+    }
+    default:
+      throw new ERR_INVALID_HANDLE_TYPE();
   }
 }
 

@@ -48,7 +48,9 @@ const json = {
       }
     }
     // One parse for the whole batch: the lines joined into a JSON array. The
-    // count check rejects a batch where a broken line merged with its neighbour.
+    // count check catches a broken line merging with its neighbour; only two
+    // broken lines that make up for each other could pass (no Node sender
+    // writes broken lines: this guards against foreign writers on the socket).
     try {
       const values = JSON.parse(`[${text.slice(0, -1).replaceAll('\n', ',')}]`);
       if (values.length === lines) return values;
@@ -184,10 +186,14 @@ function readValue() {
     case 0x41: { // A: dense array ... $
       const length = varint();
       if (length > end - pos) throw kUnsupported;
-      const array = new Array(length);
+      const array = []; // appended to, so it stays packed unless it has holes
       for (let i = 0; i < length; i++) {
-        if (nextTag() === 0x2d) pos++; // -: a hole
-        else array[i] = readValue();
+        if (nextTag() === 0x2d) { // -: a hole
+          pos++;
+          array.length = i + 1;
+        } else {
+          array[i] = readValue();
+        }
       }
       readProperties(array, 0x24);
       varint();

@@ -1,0 +1,234 @@
+'use strict';
+// The listening sockets the primary holds for its workers' servers: one object per
+// listener key, made by the scheduling policy. Each has
+//   add(worker, reply): answers the worker's queryServer through
+//     reply(errno, fields, handle, onSent) (extra reply fields, the handle sent with it,
+//     and a callback for once the reply is written);
+//   remove(worker) -> true when no worker is left and the socket is closed;
+//   closed: no socket is open; the primary drops the key after a failed add, and the
+//     next query for a key whose handle is closed makes a new one.
+// The sockets are made by the addon (listenSocket); a descriptor sent to workers is
+// wrapped in the libuv handle Node's receiver expects for a `net.Native` /
+// `dgram.Native` message, which also closes it when the primary lets go.
+const fs = require('node:fs');
+const net = require('node:net');
+const binding = require('../binding');
+const { channelIdOf } = require('../internal/ipc/channel');
+
+const SCHED_NONE = 1;
+const SCHED_RR = 2;
+const SCHED_REUSEPORT = 3;
+
+// Bits of a query's `flags`: IPV6ONLY is UV_TCP_IPV6ONLY and UV_UDP_IPV6ONLY alike.
+const IPV6ONLY = 1;
+const UDP_REUSEADDR = 4;
+// Node's listen backlog when none is given.
+const DEFAULT_BACKLOG = 511;
+
+function isUdp(addressType) {
+  return addressType === 'udp4' || addressType === 'udp6';
+}
+
+// listenSocket's options for a worker's queryServer message. What the worker left null
+// (the unspecified address; everything but the fd of `listen({fd})`) is left out.
+function socketOptions(address, message, port, reusePort) {
+  return {
+    // Any stream kind adopts an inherited socket.
+    addressType: message.addressType ?? 4,
+    address: address ?? undefined,
+    port: port ?? undefined,
+    fd: typeof message.fd === 'number' ? message.fd : -1,
+    backlog: message.backlog || DEFAULT_BACKLOG,
+    ipv6Only: (message.flags & IPV6ONLY) !== 0,
+    reuseAddr: isUdp(message.addressType) && (message.flags & UDP_REUSEADDR) !== 0,
+    reusePort,
+    readableAll: message.readableAll === true,
+    writableAll: message.writableAll === true,
+  };
+}
+
+// The Unix socket path a listener binds, or null.
+function socketPath(address, message) {
+  return message.addressType === -1 && typeof address === 'string' ? address : null;
+}
+
+// Closing a listener bound to a Unix path removes the path, as libuv does for Node's
+// primary (the addon's sockets are closed here or in the scheduler, without it).
+// Abstract names have no file; a failure is ignored, as libuv ignores it.
+function unlinkSocketPath(path) {
+  if (path === null || path[0] === '\0') return;
+  try {
+    fs.unlinkSync(path);
+  } catch {
+    // Gone already, or not ours to remove.
+  }
+}
+
+let UDP;
+// The libuv handle taking `fd` over, or a negative errno.
+function wrapFd(fd, udp) {
+  if (!udp) return net._createServerHandle(null, null, null, fd);
+  UDP ??= process.binding('udp_wrap').UDP;
+  const handle = new UDP();
+  const err = handle.open(fd);
+  if (err) handle.close();
+  return err || handle;
+}
+
+// A socket made and wrapped to be sent to workers: { errno, handle, sockname }.
+function openSocket(options) {
+  const sock = binding.listenSocket(options);
+  if (sock.errno !== 0) return { errno: sock.errno, handle: null, sockname: null };
+  const handle = wrapFd(sock.fd, isUdp(options.addressType));
+  if (typeof handle === 'number') {
+    fs.closeSync(sock.fd);
+    return { errno: handle, handle: null, sockname: null };
+  }
+  return { errno: 0, handle, sockname: sock.sockname };
+}
+
+// SCHED_RR: the addon accepts and deals each connection to a worker (src/scheduler.rs).
+class RoundRobin {
+  constructor(key, address, message) {
+    this.workers = new Map(); // worker id -> channel id, from its query on
+    this.dealt = new Set(); // channel ids the scheduler deals connections to
+    this.leaving = []; // dealt channel ids whose rrRemove waits (see remove())
+    this.path = socketPath(address, message);
+    const sock = binding.listenSocket(socketOptions(address, message, message.port, false));
+    this.errno = sock.errno;
+    this.sockname = sock.sockname ?? null;
+    this.id = sock.errno === 0 ? binding.rrCreate(key, sock.fd) : null;
+  }
+
+  get closed() {
+    return this.id === null;
+  }
+
+  add(worker, reply) {
+    const channel = channelIdOf(worker.process);
+    this.workers.set(worker.id, channel);
+    if (this.id === null) {
+      reply(this.errno, null, null);
+      return;
+    }
+    reply(0, { sockname: this.sockname }, null, (err) => {
+      // Connections go to the worker only once it has the key they come with.
+      if (err || this.id === null || this.workers.get(worker.id) !== channel) return;
+      binding.rrAdd(this.id, channel);
+      this.dealt.add(channel);
+      this.release();
+    });
+  }
+
+  remove(worker) {
+    const channel = this.workers.get(worker.id);
+    if (!this.workers.delete(worker.id)) return false;
+    if (this.id === null) return this.workers.size === 0;
+    if (this.dealt.delete(channel)) this.leaving.push(channel);
+    // The scheduler closes the listener when its last worker leaves. While replies are
+    // being written to workers not dealt to yet, the ones leaving stay until one of those
+    // is added, so the listener is still there for them.
+    if (this.workers.size > this.dealt.size) return false;
+    if (this.release()) return true;
+    if (this.workers.size > 0) return false;
+    // The last worker left before it was ever dealt to.
+    binding.rrClose(this.id);
+    this.onClosed();
+    return true;
+  }
+
+  // rrRemove for the workers that left; true if that closed the listener (a closed
+  // handle is replaced at the next query for its key).
+  release() {
+    let closed = false;
+    for (const channel of this.leaving) closed = binding.rrRemove(this.id, channel) || closed;
+    this.leaving = [];
+    if (closed) this.onClosed();
+    return closed;
+  }
+
+  onClosed() {
+    this.id = null;
+    unlinkSocketPath(this.path);
+  }
+}
+
+// SCHED_NONE, and UDP: one socket shared by every worker, the kernel picks who accepts.
+class Shared {
+  constructor(key, address, message) {
+    this.workers = new Set();
+    const { errno, handle } = openSocket(socketOptions(address, message, message.port, false));
+    this.errno = errno;
+    this.handle = handle;
+    this.path = socketPath(address, message);
+  }
+
+  get closed() {
+    return this.handle === null;
+  }
+
+  add(worker, reply) {
+    this.workers.add(worker.id);
+    reply(this.errno, null, this.handle);
+  }
+
+  remove(worker) {
+    if (!this.workers.delete(worker.id) || this.workers.size > 0) return false;
+    if (this.handle !== null) {
+      this.handle.close();
+      this.handle = null;
+      unlinkSocketPath(this.path);
+    }
+    return true;
+  }
+}
+
+// SCHED_REUSEPORT (ours): a socket of its own per worker, all bound to one address and
+// port with SO_REUSEPORT, so the kernel balances connections between them. Port 0 is
+// resolved by the first socket; the others bind the port it got.
+class ReusePort {
+  constructor(key, address, message) {
+    this.address = address;
+    this.message = message;
+    this.port = message.port;
+    this.handles = new Map(); // worker id -> its socket's handle
+  }
+
+  get closed() {
+    return this.handles.size === 0;
+  }
+
+  add(worker, reply) {
+    const { errno, handle, sockname } =
+      openSocket(socketOptions(this.address, this.message, this.port, true));
+    if (errno !== 0) {
+      reply(errno, null, null);
+      return;
+    }
+    if (this.port === 0) this.port = sockname.port;
+    this.handles.set(worker.id, handle);
+    reply(0, null, handle);
+  }
+
+  remove(worker) {
+    const handle = this.handles.get(worker.id);
+    if (handle === undefined) return false;
+    this.handles.delete(worker.id);
+    handle.close();
+    return this.handles.size === 0;
+  }
+}
+
+// The handle for a new listener key. UDP is connectionless: always shared. Unix paths
+// and inherited descriptors cannot be bound twice: shared under SCHED_REUSEPORT.
+function createHandle(policy, key, address, message) {
+  const { addressType } = message;
+  if (policy === SCHED_NONE || isUdp(addressType)) return new Shared(key, address, message);
+  if (policy === SCHED_RR) return new RoundRobin(key, address, message);
+  if (addressType === -1 || typeof message.fd === 'number' && message.fd >= 0) {
+    return new Shared(key, address, message);
+  }
+  return new ReusePort(key, address, message);
+}
+
+module.exports = { createHandle, SCHED_NONE, SCHED_RR, SCHED_REUSEPORT };

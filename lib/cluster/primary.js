@@ -1,0 +1,267 @@
+'use strict';
+// `require('rust-cluster')` in the primary: Node's cluster API over our child_process.
+// Workers are plain Node processes (NODE_UNIQUE_ID in their environment) running Node's
+// own worker side; this is the control plane they talk to. Connections are dealt by
+// the addon's scheduler (./handles), not here.
+const assert = require('node:assert');
+const EventEmitter = require('node:events');
+const path = require('node:path');
+const { fork } = require('../child_process');
+const Worker = require('./worker');
+const { createHandle, SCHED_NONE, SCHED_RR, SCHED_REUSEPORT } = require('./handles');
+const { getInspectPort, isUsingInspector } = require('./inspector');
+const { ERR_SOCKET_BAD_PORT } = require('../internal/errors');
+const { internal, sendHelper } = require('./utils');
+
+const cluster = new EventEmitter();
+// Emits 'disconnect' when cluster.workers becomes empty (cluster.disconnect(cb)).
+const intercom = new EventEmitter();
+const handles = new Map(); // listener key -> its handle (./handles)
+
+cluster.isWorker = false;
+cluster.isMaster = true;
+cluster.isPrimary = true;
+cluster.Worker = Worker;
+cluster.workers = {};
+cluster.settings = {};
+cluster.SCHED_NONE = SCHED_NONE;
+cluster.SCHED_RR = SCHED_RR;
+cluster.SCHED_REUSEPORT = SCHED_REUSEPORT;
+// Tells rust-cluster's primary from Node's (tests, examples).
+Object.defineProperty(cluster, '_rustCluster', { value: true });
+
+const policies = { __proto__: null, rr: SCHED_RR, none: SCHED_NONE, reuseport: SCHED_REUSEPORT };
+cluster.schedulingPolicy = policies[process.env.NODE_CLUSTER_SCHED_POLICY] ?? SCHED_RR;
+let schedulingPolicy; // cluster.schedulingPolicy, frozen by the first setup
+
+let ids = 0;
+let initialized = false;
+
+cluster.setupPrimary = function setupPrimary(options) {
+  const settings = {
+    args: process.argv.slice(2),
+    exec: process.argv[1],
+    execArgv: process.execArgv,
+    silent: false,
+    ...cluster.settings,
+    ...options,
+  };
+  // One V8 log per process: without a %p in the name, profiles would share a file.
+  if (settings.execArgv.some((arg) => arg.startsWith('--prof')) &&
+      !settings.execArgv.some((arg) => arg.startsWith('--logfile='))) {
+    settings.execArgv = [...settings.execArgv, '--logfile=v8-%p.log'];
+  }
+  cluster.settings = settings;
+
+  if (!initialized) {
+    initialized = true;
+    schedulingPolicy = cluster.schedulingPolicy;
+    assert(schedulingPolicy === SCHED_NONE || schedulingPolicy === SCHED_RR ||
+           schedulingPolicy === SCHED_REUSEPORT,
+           `Bad cluster.schedulingPolicy: ${schedulingPolicy}`);
+    process.on('internalMessage', onDebugEnabled);
+  }
+  process.nextTick(emitSetup, settings);
+};
+cluster.setupMaster = cluster.setupPrimary;
+
+function emitSetup(settings) {
+  cluster.emit('setup', settings);
+}
+
+// A parent process turned the debugger on in this primary: turn it on in the workers.
+function onDebugEnabled(message) {
+  if (message.cmd !== 'NODE_DEBUG_ENABLED') return;
+  for (const worker of Object.values(cluster.workers)) {
+    if (worker.state === 'online' || worker.state === 'listening') {
+      process._debugProcess(worker.process.pid);
+    } else {
+      worker.once('online', () => process._debugProcess(worker.process.pid));
+    }
+  }
+}
+
+function createWorkerProcess(id, env) {
+  const { settings } = cluster;
+  const execArgv = [...settings.execArgv];
+  if (settings.inspectPort === null) throw new ERR_SOCKET_BAD_PORT('Port', null, true);
+  if (isUsingInspector(settings.execArgv)) {
+    execArgv.push(`--inspect-port=${getInspectPort(settings.inspectPort)}`);
+  }
+  return fork(settings.exec, settings.args, {
+    cwd: settings.cwd,
+    env: { ...process.env, ...env, NODE_UNIQUE_ID: `${id}` },
+    serialization: settings.serialization,
+    maxMessageSize: settings.maxMessageSize,
+    silent: settings.silent,
+    windowsHide: settings.windowsHide,
+    execArgv,
+    stdio: settings.stdio,
+    gid: settings.gid,
+    uid: settings.uid,
+  });
+}
+
+cluster.fork = function fork(env) {
+  cluster.setupPrimary();
+  const id = ++ids;
+  const worker = new Worker({ id, process: createWorkerProcess(id, env) });
+
+  worker.on('message', (message, handle) => cluster.emit('message', worker, message, handle));
+
+  // A worker stays in cluster.workers until it has both exited and disconnected, in
+  // either order.
+  worker.process.once('exit', (exitCode, signalCode) => {
+    if (!worker.isConnected()) {
+      removeHandlesForWorker(worker);
+      removeWorker(worker);
+    }
+    worker.exitedAfterDisconnect = !!worker.exitedAfterDisconnect;
+    worker.state = 'dead';
+    worker.emit('exit', exitCode, signalCode);
+    cluster.emit('exit', worker, exitCode, signalCode);
+    // Node 0.6's name for 'exit'.
+    cluster.emit('death', worker);
+  });
+
+  worker.process.once('disconnect', () => {
+    removeHandlesForWorker(worker);
+    if (worker.isDead()) removeWorker(worker);
+    worker.exitedAfterDisconnect = !!worker.exitedAfterDisconnect;
+    worker.state = 'disconnected';
+    worker.emit('disconnect');
+    cluster.emit('disconnect', worker);
+  });
+
+  worker.process.on('internalMessage', internal(worker, onMessage));
+  process.nextTick(emitFork, worker);
+  cluster.workers[worker.id] = worker;
+  return worker;
+};
+
+function emitFork(worker) {
+  cluster.emit('fork', worker);
+}
+
+// `cb` runs when cluster.workers next becomes empty once a worker is gone.
+cluster.disconnect = function disconnect(cb) {
+  const workers = Object.values(cluster.workers);
+  if (workers.length === 0) {
+    process.nextTick(() => intercom.emit('disconnect'));
+  } else {
+    for (const worker of workers) {
+      if (worker.isConnected()) worker.disconnect();
+    }
+  }
+  if (typeof cb === 'function') intercom.once('disconnect', cb);
+};
+
+function removeWorker(worker) {
+  delete cluster.workers[worker.id];
+  if (Object.keys(cluster.workers).length === 0) {
+    assert(handles.size === 0, 'Resource leak detected.');
+    intercom.emit('disconnect');
+  }
+}
+
+function removeHandlesForWorker(worker) {
+  for (const [key, handle] of handles) {
+    if (handle.remove(worker)) handles.delete(key);
+  }
+}
+
+function send(worker, message, handle, onSent) {
+  return sendHelper(worker.process, message, handle, onSent);
+}
+
+// --- what workers ask (Node's internal/cluster/child) ---------------------------
+
+const dispatch = {
+  __proto__: null,
+  online,
+  queryServer,
+  listening,
+  close,
+  exitedAfterDisconnect,
+};
+
+function onMessage(message) {
+  const act = dispatch[message.act];
+  if (act !== undefined) act(this, message);
+}
+
+function online(worker) {
+  worker.state = 'online';
+  worker.emit('online');
+  cluster.emit('online', worker);
+}
+
+// The worker disconnects itself (worker.disconnect() or kill() there) and waits for
+// this ack before it does.
+function exitedAfterDisconnect(worker, message) {
+  worker.exitedAfterDisconnect = true;
+  send(worker, { ack: message.seq });
+}
+
+// A worker's server wants to listen: it gets the key's socket (shared policies) or the
+// key's address, connections then following one by one (round-robin).
+function queryServer(worker, message) {
+  if (worker.exitedAfterDisconnect) return;
+  const key = `${message.address}:${message.port}:${message.addressType}:` +
+              `${message.fd}:${message.index}`;
+  let handle = handles.get(key);
+  if (handle === undefined || handle.closed) {
+    handle = createHandle(schedulingPolicy, key, listenAddress(message), message);
+    handles.set(key, handle);
+  }
+  // Server data (e.g. TLS ticket keys) is the first worker's, for every worker.
+  if (!handle.data) handle.data = message.data;
+  handle.add(worker, (errno, fields, sent, onSent) => {
+    // A failed socket: the next query for the key tries again.
+    if (errno !== 0 && handle.closed) handles.delete(key);
+    send(worker, { errno, key, ack: message.seq, data: handle.data, ...fields }, sent, onSent);
+  });
+}
+
+// The address to listen on. A Unix socket path (absolute from the worker) is made
+// relative to our cwd when that is shorter: paths are limited to ~100 bytes.
+function listenAddress({ address, port }) {
+  if (port >= 0 || typeof address !== 'string') return address;
+  const relative = path.relative(process.cwd(), address);
+  return address.length < relative.length ? address : relative;
+}
+
+function listening(worker, message) {
+  const info = {
+    addressType: message.addressType,
+    address: message.address,
+    port: message.port,
+    fd: message.fd,
+  };
+  worker.state = 'listening';
+  worker.emit('listening', info);
+  cluster.emit('listening', worker, info);
+}
+
+// A worker's server closed. Its handle may be gone already (the worker disconnected).
+function close(worker, message) {
+  const handle = handles.get(message.key);
+  if (handle !== undefined && handle.remove(worker)) handles.delete(message.key);
+}
+
+// --- the primary's side of Worker ---------------------------------------------------
+
+Worker.prototype.disconnect = function disconnect() {
+  this.exitedAfterDisconnect = true;
+  send(this, { act: 'disconnect' });
+  removeHandlesForWorker(this);
+  removeWorker(this);
+  return this;
+};
+
+// Node 20 signals the process straight away (no disconnect first).
+Worker.prototype.destroy = function destroy(signo) {
+  this.process.kill(signo || 'SIGTERM');
+};
+
+module.exports = cluster;

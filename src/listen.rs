@@ -1,0 +1,649 @@
+//! `listenSocket`: the listening (or bound) sockets the cluster primary makes, as Node's
+//! `net._createServerHandle` + `listen` and dgram's bind make them through libuv: same
+//! socket options, same fallbacks, errors as libuv reports them. Every descriptor is
+//! close-on-exec and non-blocking (libuv's sockets are).
+use nix::errno::Errno;
+use nix::libc;
+use std::ffi::{CStr, CString};
+use std::mem::{size_of, zeroed};
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Tcp4,
+    Tcp6,
+    Unix,
+    Udp4,
+    Udp6,
+}
+
+#[derive(Debug)]
+pub struct Options<'a> {
+    pub kind: Kind,
+    /// None or empty: TCP binds the unspecified address (`::`, else `0.0.0.0`); UDP binds
+    /// its family's.
+    pub address: Option<&'a str>,
+    pub port: u16,
+    /// Adopt this descriptor instead of creating one.
+    pub fd: Option<RawFd>,
+    pub backlog: i32,
+    pub ipv6_only: bool,
+    /// UDP's `reuseAddr` (libuv's UV_UDP_REUSEADDR); TCP always sets SO_REUSEADDR.
+    pub reuse_addr: bool,
+    pub reuse_port: bool,
+    pub readable_all: bool,
+    pub writable_all: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sockname {
+    pub address: String,
+    pub family: &'static str,
+    pub port: u16,
+}
+
+/// Node's default backlog: `listen(backlog || 511)`.
+const DEFAULT_BACKLOG: i32 = 511;
+
+/// The socket and, for TCP and UDP, its address. Errors are errno values (EADDRINUSE...).
+pub fn listen_socket(o: &Options) -> Result<(OwnedFd, Option<Sockname>), Errno> {
+    let fd = match (o.fd, o.kind) {
+        (Some(fd), _) => return adopt(fd, o),
+        (None, Kind::Tcp4 | Kind::Tcp6) => tcp(o)?,
+        (None, Kind::Unix) => unix(o)?,
+        (None, Kind::Udp4 | Kind::Udp6) => udp(o)?,
+    };
+    let name = sockname(&fd)?;
+    Ok((fd, name))
+}
+
+fn backlog(o: &Options) -> i32 {
+    if o.backlog == 0 {
+        DEFAULT_BACKLOG
+    } else {
+        o.backlog
+    }
+}
+
+fn tcp(o: &Options) -> Result<OwnedFd, Errno> {
+    let fd = match o.address.filter(|a| !a.is_empty()) {
+        // Node tries the IPv6 unspecified address first and falls back to IPv4 if binding it
+        // fails (no IPv6). libuv defers EADDRINUSE from bind to listen, so that one does not
+        // fall back.
+        None => match bind_tcp(&Addr::parse(Kind::Tcp6, "::", o.port)?, o) {
+            Err(e) if e != Errno::EADDRINUSE => {
+                bind_tcp(&Addr::parse(Kind::Tcp4, "0.0.0.0", o.port)?, o)?
+            }
+            other => other?,
+        },
+        Some(a) => bind_tcp(&Addr::parse(o.kind, a, o.port)?, o)?,
+    };
+    listen(&fd, backlog(o))?;
+    Ok(fd)
+}
+
+fn bind_tcp(addr: &Addr, o: &Options) -> Result<OwnedFd, Errno> {
+    let fd = socket(addr.family(), libc::SOCK_STREAM)?;
+    setsockopt(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    if addr.family() == libc::AF_INET6 {
+        // libuv sets it either way: the system default may be on.
+        setsockopt(
+            &fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            o.ipv6_only.into(),
+        )?;
+    }
+    if o.reuse_port {
+        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    }
+    bind(&fd, addr)?;
+    Ok(fd)
+}
+
+fn udp(o: &Options) -> Result<OwnedFd, Errno> {
+    let v6 = o.kind == Kind::Udp6;
+    let fd = socket(
+        if v6 { libc::AF_INET6 } else { libc::AF_INET },
+        libc::SOCK_DGRAM,
+    )?;
+    let address = o.address.filter(|a| !a.is_empty());
+    // dgram binds only when given a port or an address; otherwise the socket stays unbound.
+    if o.port == 0 && address.is_none() {
+        return Ok(fd);
+    }
+    let any = if v6 { "::" } else { "0.0.0.0" };
+    let addr = Addr::parse(o.kind, address.unwrap_or(any), o.port)?;
+    if o.ipv6_only && !v6 {
+        return Err(Errno::EINVAL);
+    }
+    if o.reuse_addr {
+        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    }
+    if o.reuse_port {
+        setsockopt(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    }
+    if o.ipv6_only {
+        setsockopt(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+    }
+    bind(&fd, &addr)?;
+    Ok(fd)
+}
+
+fn unix(o: &Options) -> Result<OwnedFd, Errno> {
+    let path = o.address.unwrap_or("").as_bytes();
+    // SAFETY: sockaddr_un is plain data.
+    let mut sa: libc::sockaddr_un = unsafe { zeroed() };
+    if path.is_empty() || path[1..].contains(&0) {
+        return Err(Errno::EINVAL);
+    }
+    // libuv truncates a path longer than sun_path, as Node 20 shows.
+    let len = path.len().min(sa.sun_path.len());
+    for (d, s) in sa.sun_path.iter_mut().zip(&path[..len]) {
+        *d = *s as libc::c_char;
+    }
+    sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let abstract_name = path[0] == 0;
+    let base = size_of::<libc::sa_family_t>();
+    // An abstract name is exactly its bytes; a path is NUL-terminated when it fits.
+    let sa_len = if abstract_name {
+        base + len
+    } else {
+        size_of::<libc::sockaddr_un>()
+    };
+    if abstract_name && (o.readable_all || o.writable_all) {
+        return Err(Errno::EINVAL);
+    }
+    let fd = socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
+    // SAFETY: `sa` is a valid sockaddr_un of at least `sa_len` bytes.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sa as *const libc::sockaddr_un).cast(),
+            sa_len as libc::socklen_t,
+        )
+    };
+    match Errno::result(rc) {
+        // libuv reports a missing directory as EACCES, as on Windows.
+        Err(Errno::ENOENT) => return Err(Errno::EACCES),
+        other => other?,
+    };
+    listen(&fd, backlog(o))?;
+    if o.readable_all || o.writable_all {
+        chmod_all(&path[..len], o.readable_all, o.writable_all)?;
+    }
+    Ok(fd)
+}
+
+/// uv_pipe_chmod: add read and/or write for everyone to the socket file.
+fn chmod_all(path: &[u8], readable: bool, writable: bool) -> Result<(), Errno> {
+    let path = CString::new(path).map_err(|_| Errno::EINVAL)?;
+    let mut want: libc::mode_t = 0;
+    if readable {
+        want |= libc::S_IRUSR | libc::S_IRGRP | libc::S_IROTH;
+    }
+    if writable {
+        want |= libc::S_IWUSR | libc::S_IWGRP | libc::S_IWOTH;
+    }
+    // SAFETY: stat is plain data filled in by stat(2); the path is NUL-terminated.
+    let mut st: libc::stat = unsafe { zeroed() };
+    Errno::result(unsafe { libc::stat(path.as_ptr(), &mut st) })?;
+    if st.st_mode & want == want {
+        return Ok(());
+    }
+    // SAFETY: as above.
+    Errno::result(unsafe { libc::chmod(path.as_ptr(), (st.st_mode | want) & 0o7777) }).map(drop)
+}
+
+/// Takes over an inherited descriptor: it must be a stream socket for TCP and Unix kinds
+/// (Node: a TCP or pipe handle, else EINVAL) and a UDP socket for UDP ones. Stream sockets
+/// are made to listen. The same descriptor number comes back.
+fn adopt(fd: RawFd, o: &Options) -> Result<(OwnedFd, Option<Sockname>), Errno> {
+    let sockopt = |opt| {
+        let mut v: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `v`.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        Errno::result(rc).map(|_| v).map_err(|_| Errno::EINVAL)
+    };
+    let (ty, domain) = (sockopt(libc::SO_TYPE)?, sockopt(libc::SO_DOMAIN)?);
+    let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
+    let stream = matches!(o.kind, Kind::Tcp4 | Kind::Tcp6 | Kind::Unix);
+    let fits = if stream {
+        ty == libc::SOCK_STREAM && (inet || domain == libc::AF_UNIX)
+    } else {
+        ty == libc::SOCK_DGRAM && inet
+    };
+    if !fits {
+        return Err(Errno::EINVAL);
+    }
+    // SAFETY: fcntl on a descriptor that getsockopt just showed to be open.
+    unsafe {
+        let fl = Errno::result(libc::fcntl(fd, libc::F_GETFL))?;
+        Errno::result(libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK))?;
+        Errno::result(libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC))?;
+    }
+    if stream {
+        // SAFETY: plain syscall on an open socket.
+        Errno::result(unsafe { libc::listen(fd, backlog(o)) })?;
+    }
+    // SAFETY: the caller hands the descriptor over once it has been accepted here.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let name = sockname(&fd)?;
+    Ok((fd, name))
+}
+
+fn socket(family: libc::c_int, ty: libc::c_int) -> Result<OwnedFd, Errno> {
+    let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+    // SAFETY: plain syscall; the result is a new descriptor we own.
+    let fd = Errno::result(unsafe { libc::socket(family, ty | flags, 0) })?;
+    // SAFETY: socket returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn setsockopt(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    opt: libc::c_int,
+    v: libc::c_int,
+) -> Result<(), Errno> {
+    let len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `v` is a c_int of `len` bytes.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            opt,
+            (&v as *const libc::c_int).cast(),
+            len,
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+fn listen(fd: &OwnedFd, backlog: i32) -> Result<(), Errno> {
+    // SAFETY: plain syscall on a socket we own.
+    Errno::result(unsafe { libc::listen(fd.as_raw_fd(), backlog) }).map(drop)
+}
+
+fn bind(fd: &OwnedFd, addr: &Addr) -> Result<(), Errno> {
+    let (storage, len) = addr.sockaddr();
+    // SAFETY: `storage` holds a sockaddr of `len` bytes.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    match Errno::result(rc) {
+        // libuv: a family mismatch is the caller's error.
+        Err(Errno::EAFNOSUPPORT) => Err(Errno::EINVAL),
+        other => other.map(drop),
+    }
+}
+
+/// An IP address and port, parsed as libuv's uv_ip4_addr / uv_ip6_addr do: strict dotted
+/// quad, or IPv6 text with an optional `%zone`.
+struct Addr {
+    ip: IpBytes,
+    scope: u32,
+    port: u16,
+}
+
+enum IpBytes {
+    V4([u8; 4]),
+    V6([u8; 16]),
+}
+
+impl Addr {
+    fn parse(kind: Kind, s: &str, port: u16) -> Result<Addr, Errno> {
+        let v6 = matches!(kind, Kind::Tcp6 | Kind::Udp6);
+        let (host, zone) = match s.split_once('%') {
+            Some((h, z)) if v6 => (h, Some(z)),
+            _ => (s, None),
+        };
+        let ip = if v6 {
+            IpBytes::V6(
+                host.parse::<Ipv6Addr>()
+                    .map_err(|_| Errno::EINVAL)?
+                    .octets(),
+            )
+        } else {
+            IpBytes::V4(
+                host.parse::<Ipv4Addr>()
+                    .map_err(|_| Errno::EINVAL)?
+                    .octets(),
+            )
+        };
+        let scope = match zone {
+            Some(z) => {
+                let z = CString::new(z).map_err(|_| Errno::EINVAL)?;
+                // SAFETY: NUL-terminated name. 0 (unknown) leaves the scope unset, as in libuv.
+                unsafe { libc::if_nametoindex(z.as_ptr()) }
+            }
+            None => 0,
+        };
+        Ok(Addr { ip, scope, port })
+    }
+
+    fn family(&self) -> libc::c_int {
+        match self.ip {
+            IpBytes::V4(_) => libc::AF_INET,
+            IpBytes::V6(_) => libc::AF_INET6,
+        }
+    }
+
+    fn sockaddr(&self) -> (libc::sockaddr_storage, libc::socklen_t) {
+        // SAFETY: sockaddr_storage is plain data, large and aligned enough for both kinds.
+        let mut st: libc::sockaddr_storage = unsafe { zeroed() };
+        let len = match self.ip {
+            IpBytes::V4(b) => {
+                // SAFETY: as above.
+                let sa = unsafe {
+                    &mut *(&mut st as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+                };
+                sa.sin_family = libc::AF_INET as libc::sa_family_t;
+                sa.sin_port = self.port.to_be();
+                sa.sin_addr.s_addr = u32::from_ne_bytes(b);
+                size_of::<libc::sockaddr_in>()
+            }
+            IpBytes::V6(b) => {
+                // SAFETY: as above.
+                let sa = unsafe {
+                    &mut *(&mut st as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+                };
+                sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sa.sin6_port = self.port.to_be();
+                sa.sin6_addr.s6_addr = b;
+                sa.sin6_scope_id = self.scope;
+                size_of::<libc::sockaddr_in6>()
+            }
+        };
+        (st, len as libc::socklen_t)
+    }
+}
+
+/// getsockname as Node reports it: `{address, family: 'IPv4' | 'IPv6', port}`, with
+/// `%scope` after a link-local IPv6 address; None for other families.
+fn sockname(fd: &OwnedFd) -> Result<Option<Sockname>, Errno> {
+    // SAFETY: sockaddr_storage is plain data, filled in by getsockname.
+    let mut st: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let sa = (&mut st as *mut libc::sockaddr_storage).cast();
+    // SAFETY: `st` has `len` bytes of room.
+    Errno::result(unsafe { libc::getsockname(fd.as_raw_fd(), sa, &mut len) })?;
+    let (address, family, port, scope) = match libc::c_int::from(st.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in.
+            let a = unsafe { &*(&st as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(a.sin_addr.s_addr.to_ne_bytes());
+            (ip.to_string(), "IPv4", u16::from_be(a.sin_port), None)
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the kernel wrote a sockaddr_in6.
+            let a =
+                unsafe { &*(&st as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            let link_local = ip.segments()[0] & 0xffc0 == 0xfe80;
+            let scope = (link_local && a.sin6_scope_id > 0).then_some(a.sin6_scope_id);
+            (ip.to_string(), "IPv6", u16::from_be(a.sin6_port), scope)
+        }
+        _ => return Ok(None),
+    };
+    let mut address = address;
+    if let Some(id) = scope {
+        let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+        // SAFETY: `name` has IF_NAMESIZE bytes, as if_indextoname requires.
+        let named = !unsafe { libc::if_indextoname(id, name.as_mut_ptr()) }.is_null();
+        address.push('%');
+        if named {
+            // SAFETY: if_indextoname wrote a NUL-terminated name.
+            address.push_str(&unsafe { CStr::from_ptr(name.as_ptr()) }.to_string_lossy());
+        } else {
+            address.push_str(&id.to_string());
+        }
+    }
+    Ok(Some(Sockname {
+        address,
+        family,
+        port,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn opts(kind: Kind, address: Option<&str>) -> Options<'_> {
+        Options {
+            kind,
+            address,
+            port: 0,
+            fd: None,
+            backlog: 0,
+            ipv6_only: false,
+            reuse_addr: false,
+            reuse_port: false,
+            readable_all: false,
+            writable_all: false,
+        }
+    }
+
+    fn fd_flags(fd: &OwnedFd) -> (bool, bool) {
+        // SAFETY: F_GETFD / F_GETFL have no side effects.
+        let (fdfl, fl) = unsafe {
+            (
+                libc::fcntl(fd.as_raw_fd(), libc::F_GETFD),
+                libc::fcntl(fd.as_raw_fd(), libc::F_GETFL),
+            )
+        };
+        (fdfl & libc::FD_CLOEXEC != 0, fl & libc::O_NONBLOCK != 0)
+    }
+
+    fn accept_one(fd: &OwnedFd) -> OwnedFd {
+        loop {
+            // SAFETY: null address pointers are allowed.
+            let c = unsafe {
+                libc::accept4(
+                    fd.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    libc::SOCK_CLOEXEC,
+                )
+            };
+            if c >= 0 {
+                // SAFETY: fresh descriptor.
+                return unsafe { OwnedFd::from_raw_fd(c) };
+            }
+            assert_eq!(Errno::last(), Errno::EAGAIN);
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn tcp4_listens_close_on_exec_and_reports_in_use() {
+        let (fd, name) = listen_socket(&opts(Kind::Tcp4, Some("127.0.0.1"))).unwrap();
+        let name = name.unwrap();
+        assert_eq!((name.address.as_str(), name.family), ("127.0.0.1", "IPv4"));
+        assert_ne!(name.port, 0);
+        assert_eq!(fd_flags(&fd), (true, true));
+        let mut c = TcpStream::connect(("127.0.0.1", name.port)).unwrap();
+        let s = accept_one(&fd);
+        c.write_all(b"x").unwrap();
+        let mut one = [0u8];
+        nix::unistd::read(s.as_raw_fd(), &mut one).unwrap();
+        let taken = Options {
+            port: name.port,
+            ..opts(Kind::Tcp4, Some("127.0.0.1"))
+        };
+        assert_eq!(listen_socket(&taken).unwrap_err(), Errno::EADDRINUSE);
+        assert_eq!(
+            listen_socket(&opts(Kind::Tcp4, Some("::1"))).unwrap_err(),
+            Errno::EINVAL
+        );
+        assert_eq!(
+            listen_socket(&opts(Kind::Tcp4, Some("1.2.3"))).unwrap_err(),
+            Errno::EINVAL
+        );
+        drop(c);
+    }
+
+    #[test]
+    fn tcp_unspecified_prefers_ipv6_and_ipv6_only_is_honoured() {
+        let (fd, name) = listen_socket(&opts(Kind::Tcp4, None)).unwrap();
+        let name = name.unwrap();
+        assert_eq!((name.address.as_str(), name.family), ("::", "IPv6"));
+        // Dual stack: IPv4 clients get in.
+        let _c = TcpStream::connect(("127.0.0.1", name.port)).unwrap();
+        accept_one(&fd);
+
+        let v6only = Options {
+            ipv6_only: true,
+            ..opts(Kind::Tcp6, Some("::"))
+        };
+        let (_fd, name) = listen_socket(&v6only).unwrap();
+        let port = name.unwrap().port;
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+        // ...so the IPv4 side of that port is free.
+        let v4 = Options {
+            port,
+            ..opts(Kind::Tcp4, Some("127.0.0.1"))
+        };
+        listen_socket(&v4).unwrap();
+    }
+
+    #[test]
+    fn reuse_port_lets_two_sockets_share() {
+        let o = Options {
+            reuse_port: true,
+            ..opts(Kind::Tcp4, Some("127.0.0.1"))
+        };
+        let (_a, name) = listen_socket(&o).unwrap();
+        let o = Options {
+            port: name.unwrap().port,
+            ..o
+        };
+        listen_socket(&o).unwrap();
+    }
+
+    #[test]
+    fn unix_path_with_modes_and_errors() {
+        let dir = std::env::temp_dir().join(format!("rc-listen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let p = path.to_str().unwrap();
+        let o = Options {
+            readable_all: true,
+            writable_all: true,
+            ..opts(Kind::Unix, Some(p))
+        };
+        let (fd, name) = listen_socket(&o).unwrap();
+        assert_eq!(name, None);
+        assert_eq!(fd_flags(&fd), (true, true));
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o666, 0o666);
+        let mut c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let s = accept_one(&fd);
+        c.write_all(b"y").unwrap();
+        let mut got = [0u8];
+        std::fs::File::from(s).read_exact(&mut got).unwrap();
+        assert_eq!(
+            listen_socket(&opts(Kind::Unix, Some(p))).unwrap_err(),
+            Errno::EADDRINUSE
+        );
+        let missing = dir.join("no/such.sock");
+        let missing = opts(Kind::Unix, missing.to_str());
+        assert_eq!(listen_socket(&missing).unwrap_err(), Errno::EACCES);
+        assert_eq!(
+            listen_socket(&opts(Kind::Unix, Some(""))).unwrap_err(),
+            Errno::EINVAL
+        );
+        let abstract_name = format!("\0rc-listen-{}", std::process::id());
+        listen_socket(&opts(Kind::Unix, Some(&abstract_name))).unwrap();
+        let o = Options {
+            readable_all: true,
+            ..opts(Kind::Unix, Some(&abstract_name))
+        };
+        assert_eq!(listen_socket(&o).unwrap_err(), Errno::EINVAL);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn udp_binds_only_when_asked() {
+        let (fd, name) = listen_socket(&opts(Kind::Udp4, Some("127.0.0.1"))).unwrap();
+        let name = name.unwrap();
+        assert_ne!(name.port, 0);
+        let c = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        c.send_to(b"d", ("127.0.0.1", name.port)).unwrap();
+        let mut buf = [0u8; 4];
+        loop {
+            match nix::sys::socket::recv(
+                fd.as_raw_fd(),
+                &mut buf,
+                nix::sys::socket::MsgFlags::empty(),
+            ) {
+                Ok(n) => break assert_eq!(&buf[..n], b"d"),
+                Err(Errno::EAGAIN) => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let (_fd, name) = listen_socket(&opts(Kind::Udp6, None)).unwrap();
+        assert_eq!(name.unwrap().port, 0, "unbound");
+        let o = Options {
+            ipv6_only: true,
+            ..opts(Kind::Udp4, Some("127.0.0.1"))
+        };
+        assert_eq!(listen_socket(&o).unwrap_err(), Errno::EINVAL);
+        // reuseAddr: a second socket on the same port.
+        let o = Options {
+            reuse_addr: true,
+            ..opts(Kind::Udp4, Some("127.0.0.1"))
+        };
+        let (_a, n) = listen_socket(&o).unwrap();
+        let o = Options {
+            port: n.unwrap().port,
+            ..o
+        };
+        listen_socket(&o).unwrap();
+    }
+
+    #[test]
+    fn adopts_an_inherited_socket() {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = std_listener.local_addr().unwrap().port();
+        let raw = std::os::fd::IntoRawFd::into_raw_fd(std_listener);
+        let o = Options {
+            fd: Some(raw),
+            ..opts(Kind::Tcp4, None)
+        };
+        let (fd, name) = listen_socket(&o).unwrap();
+        assert_eq!(fd.as_raw_fd(), raw);
+        assert_eq!(name.unwrap().port, port);
+        assert_eq!(fd_flags(&fd), (true, true));
+        // Wrong kinds and non-sockets are EINVAL, and the descriptor is left alone.
+        let o = Options {
+            fd: Some(raw),
+            ..opts(Kind::Udp4, None)
+        };
+        assert_eq!(listen_socket(&o).unwrap_err(), Errno::EINVAL);
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let o = Options {
+            fd: Some(file.as_raw_fd()),
+            ..opts(Kind::Tcp4, None)
+        };
+        assert_eq!(listen_socket(&o).unwrap_err(), Errno::EINVAL);
+    }
+}

@@ -1,0 +1,126 @@
+//! JS exports for the cluster primary (docs/internals.md, "Cluster"): listenSocket, rrCreate,
+//! rrAdd, rrRemove, rrClose.
+// napi-derive registers exports only outside cfg(test), so unit-test builds see them unused.
+#![cfg_attr(test, allow(dead_code))]
+use crate::listen::{self, Kind, Options};
+use crate::reactor;
+use napi::bindgen_prelude::Either;
+use napi::{Error, Result, Status};
+use napi_derive::napi;
+use std::os::fd::IntoRawFd;
+
+#[napi(object)]
+pub struct ListenOptions {
+    /// 4, 6, -1 (Unix path in `address`), 'udp4' or 'udp6'.
+    pub address_type: Either<i32, String>,
+    pub address: Option<String>,
+    pub port: Option<i32>,
+    pub fd: Option<i32>,
+    pub backlog: Option<i32>,
+    pub ipv6_only: Option<bool>,
+    /// dgram's `reuseAddr`.
+    pub reuse_addr: Option<bool>,
+    pub reuse_port: Option<bool>,
+    pub readable_all: Option<bool>,
+    pub writable_all: Option<bool>,
+}
+
+#[napi(object)]
+pub struct Sockname {
+    pub address: String,
+    pub family: String,
+    pub port: u32,
+}
+
+#[napi(object)]
+pub struct Listening {
+    /// 0 or a negative errno.
+    pub errno: i32,
+    /// The socket (owned by JS from here on), -1 on error.
+    pub fd: i32,
+    /// TCP and UDP only.
+    pub sockname: Option<Sockname>,
+}
+
+/// `listenSocket(options) -> { errno, fd, sockname }`.
+#[napi]
+pub fn listen_socket(options: ListenOptions) -> Result<Listening> {
+    let kind = match &options.address_type {
+        Either::A(4) => Kind::Tcp4,
+        Either::A(6) => Kind::Tcp6,
+        Either::A(-1) => Kind::Unix,
+        Either::B(t) if t == "udp4" => Kind::Udp4,
+        Either::B(t) if t == "udp6" => Kind::Udp6,
+        _ => {
+            return Err(Error::new(
+                Status::InvalidArg,
+                "listenSocket: addressType must be 4, 6, -1, 'udp4' or 'udp6'".to_owned(),
+            ))
+        }
+    };
+    let port = options.port.unwrap_or(0);
+    let o = Options {
+        kind,
+        address: options.address.as_deref(),
+        // A Unix path's port is -1.
+        port: u16::try_from(port.max(0))
+            .map_err(|_| Error::new(Status::InvalidArg, format!("listenSocket: port {port}")))?,
+        fd: options.fd.filter(|&fd| fd >= 0),
+        backlog: options.backlog.unwrap_or(0),
+        ipv6_only: options.ipv6_only.unwrap_or(false),
+        reuse_addr: options.reuse_addr.unwrap_or(false),
+        reuse_port: options.reuse_port.unwrap_or(false),
+        readable_all: options.readable_all.unwrap_or(false),
+        writable_all: options.writable_all.unwrap_or(false),
+    };
+    Ok(match listen::listen_socket(&o) {
+        Ok((fd, name)) => Listening {
+            errno: 0,
+            fd: fd.into_raw_fd(),
+            sockname: name.map(|n| Sockname {
+                address: n.address,
+                family: n.family.to_owned(),
+                port: n.port.into(),
+            }),
+        },
+        Err(e) => Listening {
+            errno: -(e as i32),
+            fd: -1,
+            sockname: None,
+        },
+    })
+}
+
+/// `rrCreate(key, fd) -> id`: the reactor takes the listening socket `fd` (on success only)
+/// and hands its connections to the workers added with `rrAdd`, announcing `key`.
+#[napi]
+pub fn rr_create(key: String, fd: i32) -> Result<u32> {
+    reactor::with_scheduler(|s, r| s.create(r, &key, fd)).map_err(|e| {
+        Error::new(
+            Status::GenericFailure,
+            format!("rrCreate: fd {fd} is not a listening socket ({e:?})"),
+        )
+    })
+}
+
+/// `rrAdd(id, channelId)`: the worker on that channel takes connections from now on. A
+/// closed channel or listener is ignored.
+#[napi]
+pub fn rr_add(id: u32, channel_id: u32) {
+    if let Some(ch) = reactor::channel_handle(channel_id) {
+        reactor::with_scheduler(|s, r| s.add(r, id, ch));
+    }
+}
+
+/// `rrRemove(id, channelId) -> boolean`: true when no worker is left (the listener is then
+/// closed and the id gone).
+#[napi]
+pub fn rr_remove(id: u32, channel_id: u32) -> bool {
+    reactor::with_scheduler(|s, r| s.remove(r, id, channel_id))
+}
+
+/// `rrClose(id)`: closes the listener and every connection not yet accepted by a worker.
+#[napi]
+pub fn rr_close(id: u32) {
+    reactor::with_scheduler(|s, r| s.close(r, id));
+}

@@ -1,0 +1,873 @@
+//! Round-robin listeners (docs/internals.md, "Cluster"): the reactor thread accepts on each
+//! listening socket and hands every connection to a worker as a `newconn` handle, then
+//! consumes the worker's replies, so no connection waits for the primary's JavaScript.
+//!
+//! `Core` is the bookkeeping alone (which worker gets what, what is unacknowledged, what
+//! waits), generic over the connection so that it is tested without descriptors;
+//! `Scheduler` adds the listening sockets, accept4 and the channel writes.
+use crate::ipc::channel::{Origin, Pass};
+use crate::ipc::framing::Newconn;
+use crate::reactor::{Chan, Reactor, LISTENER};
+use mio::unix::SourceFd;
+use mio::{Interest, Token};
+use nix::errno::Errno;
+use nix::libc;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+
+/// Unacknowledged connections one worker may hold. Node's primary keeps one in flight per
+/// worker, so every connection waits a full round trip through the worker's event loop;
+/// a window hides that latency. It is small so that a stalled worker (busy JavaScript)
+/// strands few connections before the others get the rest, and the primary's descriptors
+/// stay bounded (workers x WINDOW); beyond it the kernel backlog holds new connections.
+pub const WINDOW: usize = 32;
+/// A handle whose message arrives without it is sent again this many times (as in Node).
+const MAX_RESENDS: u8 = 3;
+/// Connections accepted per listener before the reactor serves its other events (the
+/// workers' replies among them), then it comes back for more.
+const ACCEPT_BATCH: usize = 64;
+
+/// Sends connection `conn` of listener `pool` to the worker on channel `chan` as `seq`;
+/// false if that channel cannot take it.
+pub type Send<'a, C> = dyn FnMut(u32, u32, u64, &C) -> bool + 'a;
+
+pub struct Core<C> {
+    pools: BTreeMap<u32, Pool<C>>,
+    workers: BTreeMap<u32, Worker<C>>,
+    /// Listeners with connections waiting in the kernel and a worker with room.
+    ready: VecDeque<u32>,
+    next_seq: u64,
+}
+
+struct Pool<C> {
+    /// Channels of the workers taking connections, in the order they were added.
+    members: Vec<u32>,
+    /// Where the search for the least loaded member starts: ties rotate.
+    cursor: usize,
+    /// Accepted (or handed back) connections that no worker could take yet.
+    queue: VecDeque<Queued<C>>,
+    /// The listener may have connections waiting: it was readable since its last EAGAIN.
+    backlog: bool,
+    /// In `Core::ready`.
+    listed: bool,
+}
+
+struct Queued<C> {
+    conn: C,
+    /// The worker that refused it last: others are tried first.
+    refused_by: Option<u32>,
+}
+
+struct Worker<C> {
+    /// Connections sent and not yet answered, oldest first.
+    flights: Vec<Flight<C>>,
+    /// A write to its channel failed: no more connections until it is added again.
+    broken: bool,
+}
+
+impl<C> Default for Worker<C> {
+    fn default() -> Self {
+        Worker {
+            flights: Vec::new(),
+            broken: false,
+        }
+    }
+}
+
+struct Flight<C> {
+    seq: u64,
+    pool: u32,
+    /// None once the listener is closed: the reply is still consumed, nothing else.
+    conn: Option<C>,
+    resends: u8,
+}
+
+impl<C> Default for Core<C> {
+    fn default() -> Self {
+        Core {
+            pools: BTreeMap::new(),
+            workers: BTreeMap::new(),
+            ready: VecDeque::new(),
+            next_seq: 0,
+        }
+    }
+}
+
+impl<C> Core<C> {
+    /// A new listener; its socket may already hold connections.
+    pub fn create(&mut self, pool: u32) {
+        self.pools.insert(
+            pool,
+            Pool {
+                members: Vec::new(),
+                cursor: 0,
+                queue: VecDeque::new(),
+                backlog: true,
+                listed: false,
+            },
+        );
+    }
+
+    /// The worker on `chan` takes connections of `pool` from now on. False if no such pool.
+    pub fn add(&mut self, pool: u32, chan: u32, send: &mut Send<C>) -> bool {
+        let Some(p) = self.pools.get_mut(&pool) else {
+            return false;
+        };
+        if !p.members.contains(&chan) {
+            p.members.push(chan);
+        }
+        self.workers.entry(chan).or_default().broken = false;
+        self.refill(pool, send);
+        true
+    }
+
+    /// The worker leaves `pool`; what it holds is still answered (or handed back when its
+    /// channel closes). True when no worker is left: the pool is then closed.
+    pub fn remove(&mut self, pool: u32, chan: u32) -> bool {
+        let Some(p) = self.pools.get_mut(&pool) else {
+            return true;
+        };
+        p.members.retain(|&c| c != chan);
+        if !p.members.is_empty() {
+            return false;
+        }
+        self.close(pool);
+        true
+    }
+
+    /// Drops the pool's queued connections and its unanswered ones (workers that got them
+    /// hold their own copies).
+    pub fn close(&mut self, pool: u32) {
+        self.pools.remove(&pool);
+        self.ready.retain(|&p| p != pool);
+        for w in self.workers.values_mut() {
+            for f in w.flights.iter_mut().filter(|f| f.pool == pool) {
+                f.conn = None;
+            }
+        }
+    }
+
+    /// The listening socket became readable.
+    pub fn readable(&mut self, pool: u32) {
+        if let Some(p) = self.pools.get_mut(&pool) {
+            p.backlog = true;
+        }
+        self.poke(pool);
+    }
+
+    /// accept4 said EAGAIN: nothing more until the socket is readable again.
+    pub fn drained(&mut self, pool: u32) {
+        if let Some(p) = self.pools.get_mut(&pool) {
+            p.backlog = false;
+        }
+    }
+
+    /// Whether accepting one more connection would hand it to a worker right away.
+    pub fn can_accept(&self, pool: u32) -> bool {
+        self.pools
+            .get(&pool)
+            .is_some_and(|p| p.queue.is_empty() && room(p, &self.workers))
+    }
+
+    /// A freshly accepted connection.
+    pub fn offer(&mut self, pool: u32, conn: C, send: &mut Send<C>) {
+        let Some(p) = self.pools.get_mut(&pool) else {
+            return;
+        };
+        p.queue.push_back(Queued {
+            conn,
+            refused_by: None,
+        });
+        dispatch(pool, p, &mut self.workers, &mut self.next_seq, send);
+    }
+
+    /// Lists the pool in `ready` if it has connections to accept and room for them.
+    pub fn poke(&mut self, pool: u32) {
+        if let Some(p) = self.pools.get_mut(&pool) {
+            poke(pool, p, &self.workers, &mut self.ready);
+        }
+    }
+
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// The oldest listed pool, unlisted.
+    pub fn next_ready(&mut self) -> Option<u32> {
+        let pool = self.ready.pop_front()?;
+        if let Some(p) = self.pools.get_mut(&pool) {
+            p.listed = false;
+        }
+        Some(pool)
+    }
+
+    /// The worker's `{ack: seq, accepted}`. False if `seq` is not outstanding on `chan`
+    /// (the message is then not the scheduler's).
+    pub fn reply(&mut self, chan: u32, seq: u64, accepted: bool, send: &mut Send<C>) -> bool {
+        let Some(f) = self.take_flight(chan, seq) else {
+            return false;
+        };
+        // Accepted: dropping the connection closes the primary's copy.
+        if !accepted {
+            if let Some(conn) = f.conn {
+                self.requeue(f.pool, conn, Some(chan));
+            }
+        }
+        self.freed(chan, f.pool, send);
+        true
+    }
+
+    /// The worker's NACK for `seq`: the message came without the descriptor. Sent again, at
+    /// most MAX_RESENDS times; then it goes to another worker.
+    pub fn nack(&mut self, chan: u32, seq: u64, send: &mut Send<C>) {
+        let Some(w) = self.workers.get_mut(&chan) else {
+            return;
+        };
+        let Some(f) = w.flights.iter_mut().find(|f| f.seq == seq) else {
+            return;
+        };
+        if let Some(conn) = &f.conn {
+            if f.resends < MAX_RESENDS {
+                f.resends += 1;
+                if send(f.pool, chan, seq, conn) {
+                    return;
+                }
+                w.broken = true;
+            }
+        }
+        let Some(f) = self.take_flight(chan, seq) else {
+            return;
+        };
+        if let Some(conn) = f.conn {
+            self.requeue(f.pool, conn, Some(chan));
+        }
+        self.freed(chan, f.pool, send);
+    }
+
+    /// The worker's channel is gone: it leaves every pool and its unanswered connections go
+    /// to the other workers (or wait for one).
+    pub fn channel_gone(&mut self, chan: u32, send: &mut Send<C>) {
+        for p in self.pools.values_mut() {
+            p.members.retain(|&c| c != chan);
+        }
+        let Some(w) = self.workers.remove(&chan) else {
+            return;
+        };
+        // Pushed to the front newest first, so they go out again oldest first.
+        for f in w.flights.into_iter().rev() {
+            if let Some(conn) = f.conn {
+                self.requeue(f.pool, conn, None);
+            }
+        }
+        let Core {
+            pools,
+            workers,
+            ready,
+            next_seq,
+        } = self;
+        for (&id, p) in pools.iter_mut() {
+            dispatch(id, p, workers, next_seq, send);
+            poke(id, p, workers, ready);
+        }
+    }
+
+    fn take_flight(&mut self, chan: u32, seq: u64) -> Option<Flight<C>> {
+        let w = self.workers.get_mut(&chan)?;
+        let i = w.flights.iter().position(|f| f.seq == seq)?;
+        Some(w.flights.remove(i))
+    }
+
+    fn requeue(&mut self, pool: u32, conn: C, refused_by: Option<u32>) {
+        if let Some(p) = self.pools.get_mut(&pool) {
+            p.queue.push_front(Queued { conn, refused_by });
+        }
+    }
+
+    fn refill(&mut self, pool: u32, send: &mut Send<C>) {
+        if let Some(p) = self.pools.get_mut(&pool) {
+            dispatch(pool, p, &mut self.workers, &mut self.next_seq, send);
+            poke(pool, p, &self.workers, &mut self.ready);
+        }
+    }
+
+    /// `chan` has room again: every pool it serves may send more (and `pool`, which may
+    /// have the connection it handed back).
+    fn freed(&mut self, chan: u32, pool: u32, send: &mut Send<C>) {
+        let Core {
+            pools,
+            workers,
+            ready,
+            next_seq,
+        } = self;
+        for (&id, p) in pools.iter_mut() {
+            if id == pool || p.members.contains(&chan) {
+                dispatch(id, p, workers, next_seq, send);
+                poke(id, p, workers, ready);
+            }
+        }
+    }
+}
+
+fn has_room<C>(w: &Worker<C>) -> bool {
+    !w.broken && w.flights.len() < WINDOW
+}
+
+fn room<C>(p: &Pool<C>, workers: &BTreeMap<u32, Worker<C>>) -> bool {
+    p.members
+        .iter()
+        .any(|c| workers.get(c).is_some_and(has_room))
+}
+
+/// The member with the fewest unanswered connections, searching from the cursor so that
+/// ties rotate; `avoid` only if no other member has room.
+fn pick<C>(p: &mut Pool<C>, workers: &BTreeMap<u32, Worker<C>>, avoid: Option<u32>) -> Option<u32> {
+    let n = p.members.len();
+    let mut best: Option<(usize, usize)> = None;
+    let mut fallback = None;
+    for k in 0..n {
+        let i = (p.cursor + k) % n;
+        let chan = p.members[i];
+        let Some(w) = workers.get(&chan).filter(|w| has_room(w)) else {
+            continue;
+        };
+        if Some(chan) == avoid {
+            fallback = Some(i);
+        } else if best.is_none_or(|(_, load)| w.flights.len() < load) {
+            best = Some((i, w.flights.len()));
+        }
+    }
+    let i = best.map(|(i, _)| i).or(fallback)?;
+    p.cursor = (i + 1) % n;
+    Some(p.members[i])
+}
+
+/// Sends queued connections while some worker has room.
+fn dispatch<C>(
+    id: u32,
+    p: &mut Pool<C>,
+    workers: &mut BTreeMap<u32, Worker<C>>,
+    next_seq: &mut u64,
+    send: &mut Send<C>,
+) {
+    while let Some(front) = p.queue.front() {
+        let Some(chan) = pick(p, workers, front.refused_by) else {
+            return;
+        };
+        let Some((q, w)) = p.queue.pop_front().zip(workers.get_mut(&chan)) else {
+            return;
+        };
+        let seq = *next_seq;
+        *next_seq += 1;
+        if send(id, chan, seq, &q.conn) {
+            w.flights.push(Flight {
+                seq,
+                pool: id,
+                conn: Some(q.conn),
+                resends: 0,
+            });
+        } else {
+            w.broken = true;
+            p.queue.push_front(q);
+        }
+    }
+}
+
+fn poke<C>(
+    id: u32,
+    p: &mut Pool<C>,
+    workers: &BTreeMap<u32, Worker<C>>,
+    ready: &mut VecDeque<u32>,
+) {
+    if p.backlog && !p.listed && p.queue.is_empty() && room(p, workers) {
+        p.listed = true;
+        ready.push_back(id);
+    }
+}
+
+struct Listener {
+    /// Registered with the reactor's poller under `LISTENER | id`.
+    fd: OwnedFd,
+    newconn: Newconn,
+}
+
+/// The scheduler the reactor owns. Lock order: a channel's reader, then this, then a
+/// channel's writer (see reactor.rs).
+#[derive(Default)]
+pub struct Scheduler {
+    core: Core<Arc<OwnedFd>>,
+    listeners: HashMap<u32, Listener>,
+    /// Channels of the workers that were added, until they close.
+    chans: HashMap<u32, Arc<Chan>>,
+    next_id: u32,
+    /// The frame being sent, reused.
+    frame: Vec<u8>,
+}
+
+/// Writes `newconn` frames through the reactor's channel writes.
+fn sender<'a>(
+    r: &'a Reactor,
+    listeners: &'a HashMap<u32, Listener>,
+    chans: &'a HashMap<u32, Arc<Chan>>,
+    frame: &'a mut Vec<u8>,
+) -> impl FnMut(u32, u32, u64, &Arc<OwnedFd>) -> bool + 'a {
+    move |pool, chan, seq, conn| {
+        let (Some(l), Some(ch)) = (listeners.get(&pool), chans.get(&chan)) else {
+            return false;
+        };
+        l.newconn.frame(ch.mode, seq, frame);
+        let pass = Some(Pass::Shared(conn));
+        r.write(ch, frame, pass, Origin::Scheduler(seq)).is_ok()
+    }
+}
+
+impl Scheduler {
+    /// `rrCreate`: takes `fd`, a listening stream socket, on success only.
+    pub fn create(&mut self, r: &Reactor, key: &str, fd: RawFd) -> Result<u32, Errno> {
+        let mut listening: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: getsockopt writes at most `len` bytes into `listening`.
+        Errno::result(unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ACCEPTCONN,
+                (&mut listening as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        })?;
+        if listening == 0 {
+            return Err(Errno::EINVAL);
+        }
+        // SAFETY: F_GETFL / F_SETFL only touch the file status flags.
+        let flags = Errno::result(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+        Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+        self.next_id += 1;
+        let id = self.next_id;
+        let token = Token(LISTENER | id as usize);
+        r.registry()
+            .register(&mut SourceFd(&fd), token, Interest::READABLE)
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        // SAFETY: the caller hands the descriptor over; it is ours from here on.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let newconn = Newconn::new(key);
+        self.listeners.insert(id, Listener { fd, newconn });
+        self.core.create(id);
+        Ok(id)
+    }
+
+    /// `rrAdd`. A channel that closed already is not added: it left every listener.
+    pub fn add(&mut self, r: &Reactor, id: u32, ch: Arc<Chan>) {
+        if ch.closed.load(SeqCst) || !self.listeners.contains_key(&id) {
+            return;
+        }
+        // From now on the channel's reads are checked for the replies.
+        ch.watch.store(true, SeqCst);
+        let chan = ch.id;
+        self.chans.insert(chan, ch);
+        let Scheduler {
+            core,
+            listeners,
+            chans,
+            frame,
+            ..
+        } = self;
+        core.add(id, chan, &mut sender(r, listeners, chans, frame));
+    }
+
+    /// `rrRemove`: true when no worker is left and the listener is closed.
+    pub fn remove(&mut self, r: &Reactor, id: u32, chan: u32) -> bool {
+        let last = self.core.remove(id, chan);
+        if last {
+            self.close_listener(r, id);
+        }
+        last
+    }
+
+    /// `rrClose`.
+    pub fn close(&mut self, r: &Reactor, id: u32) {
+        self.core.close(id);
+        self.close_listener(r, id);
+    }
+
+    fn close_listener(&mut self, r: &Reactor, id: u32) {
+        if let Some(l) = self.listeners.remove(&id) {
+            let _ = r.registry().deregister(&mut SourceFd(&l.fd.as_raw_fd()));
+        }
+    }
+
+    pub fn readable(&mut self, id: u32) {
+        self.core.readable(id);
+    }
+
+    pub fn has_ready(&self) -> bool {
+        self.core.has_ready()
+    }
+
+    /// One round of accepting on the listeners that have connections waiting and workers
+    /// with room, at most ACCEPT_BATCH each. True if some are left for another round.
+    pub fn accept_ready(&mut self, r: &Reactor) -> bool {
+        let Scheduler {
+            core,
+            listeners,
+            chans,
+            frame,
+            ..
+        } = self;
+        let mut send = sender(r, listeners, chans, frame);
+        // Listeners listed again during this round wait for the next one.
+        for _ in 0..core.ready.len() {
+            let Some(id) = core.next_ready() else {
+                break;
+            };
+            let Some(l) = listeners.get(&id) else {
+                continue;
+            };
+            let mut tries = 0;
+            while tries < ACCEPT_BATCH && core.can_accept(id) {
+                tries += 1;
+                match accept(&l.fd) {
+                    Ok(conn) => core.offer(id, Arc::new(conn), &mut send),
+                    Err(Errno::EAGAIN) => {
+                        core.drained(id);
+                        break;
+                    }
+                    // Out of descriptors or memory: retrying now would spin. The next
+                    // connection to arrive makes the listener readable again.
+                    Err(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM) => {
+                        core.drained(id);
+                        break;
+                    }
+                    // The client gave up while queued (ECONNABORTED), EINTR, a firewall's
+                    // EPERM...: that one connection only.
+                    Err(_) => {}
+                }
+            }
+            core.poke(id);
+        }
+        core.has_ready()
+    }
+
+    /// A worker's `{ack, accepted}`; false if it is not for the scheduler.
+    pub fn reply(&mut self, r: &Reactor, chan: u32, seq: u64, accepted: bool) -> bool {
+        let Scheduler {
+            core,
+            listeners,
+            chans,
+            frame,
+            ..
+        } = self;
+        core.reply(chan, seq, accepted, &mut sender(r, listeners, chans, frame))
+    }
+
+    /// A worker's NACK for a handle the scheduler sent.
+    pub fn nack(&mut self, r: &Reactor, chan: u32, seq: u64) {
+        let Scheduler {
+            core,
+            listeners,
+            chans,
+            frame,
+            ..
+        } = self;
+        core.nack(chan, seq, &mut sender(r, listeners, chans, frame));
+    }
+
+    /// The channel closed (any reason).
+    pub fn channel_gone(&mut self, r: &Reactor, chan: u32) {
+        if self.chans.remove(&chan).is_none() {
+            return;
+        }
+        let Scheduler {
+            core,
+            listeners,
+            chans,
+            frame,
+            ..
+        } = self;
+        core.channel_gone(chan, &mut sender(r, listeners, chans, frame));
+    }
+}
+
+/// accept4, close-on-exec and non-blocking as libuv accepts.
+fn accept(listener: &OwnedFd) -> Result<OwnedFd, Errno> {
+    let (addr, len) = (std::ptr::null_mut(), std::ptr::null_mut());
+    let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
+    // SAFETY: null address pointers are allowed; the result is a new descriptor we own.
+    let fd = Errno::result(unsafe { libc::accept4(listener.as_raw_fd(), addr, len, flags) })?;
+    // SAFETY: accept4 returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// A connection that records when it is closed (dropped).
+    struct Conn {
+        n: u32,
+        closed: Rc<RefCell<Vec<u32>>>,
+    }
+
+    impl Drop for Conn {
+        fn drop(&mut self) {
+            self.closed.borrow_mut().push(self.n);
+        }
+    }
+
+    /// Drives a Core, recording every send as (pool, chan, seq, conn).
+    #[derive(Default)]
+    struct Harness {
+        core: Core<Conn>,
+        sent: Vec<(u32, u32, u64, u32)>,
+        /// Channels whose writes fail.
+        dead: Vec<u32>,
+        closed: Rc<RefCell<Vec<u32>>>,
+        made: u32,
+    }
+
+    impl Harness {
+        fn send(&mut self) -> impl FnMut(u32, u32, u64, &Conn) -> bool + '_ {
+            let (sent, dead) = (&mut self.sent, &self.dead);
+            move |pool, chan, seq, conn| {
+                if dead.contains(&chan) {
+                    return false;
+                }
+                sent.push((pool, chan, seq, conn.n));
+                true
+            }
+        }
+
+        fn with<R>(&mut self, f: impl FnOnce(&mut Core<Conn>, &mut Send<Conn>) -> R) -> R {
+            let mut core = std::mem::take(&mut self.core);
+            let r = f(&mut core, &mut self.send());
+            self.core = core;
+            r
+        }
+
+        fn offer(&mut self, pool: u32) -> u32 {
+            self.made += 1;
+            let conn = Conn {
+                n: self.made,
+                closed: self.closed.clone(),
+            };
+            self.with(|c, s| c.offer(pool, conn, s));
+            self.made
+        }
+
+        fn add(&mut self, pool: u32, chan: u32) {
+            assert!(self.with(|c, s| c.add(pool, chan, s)));
+        }
+
+        fn reply(&mut self, chan: u32, seq: u64, accepted: bool) -> bool {
+            self.with(|c, s| c.reply(chan, seq, accepted, s))
+        }
+
+        /// Sends since `from`, as (chan, conn).
+        fn since(&self, from: usize) -> Vec<(u32, u32)> {
+            self.sent[from..].iter().map(|s| (s.1, s.3)).collect()
+        }
+
+        fn seq_of(&self, conn: u32) -> (u32, u64) {
+            let s = self.sent.iter().rev().find(|s| s.3 == conn).unwrap();
+            (s.1, s.2)
+        }
+
+        fn closed(&self) -> Vec<u32> {
+            let mut c = self.closed.borrow().clone();
+            c.sort();
+            c
+        }
+    }
+
+    #[test]
+    fn least_loaded_with_ties_rotating() {
+        let mut h = Harness::default();
+        h.core.create(1);
+        for chan in [10, 20, 30] {
+            h.add(1, chan);
+        }
+        for _ in 0..6 {
+            h.offer(1);
+        }
+        let got = h.since(0);
+        assert_eq!(got, [(10, 1), (20, 2), (30, 3), (10, 4), (20, 5), (30, 6)]);
+        // 20 answers both: it is the least loaded for the next two.
+        for conn in [2, 5] {
+            let (chan, seq) = h.seq_of(conn);
+            assert!(h.reply(chan, seq, true));
+        }
+        h.offer(1);
+        h.offer(1);
+        h.offer(1);
+        assert_eq!(h.since(6), [(20, 7), (20, 8), (30, 9)]);
+        assert_eq!(h.closed(), [2, 5]);
+        // A reply that is not outstanding there is not the scheduler's.
+        let (_, seq) = h.seq_of(1);
+        assert!(!h.reply(20, seq, true));
+        assert!(!h.reply(10, 999, true));
+    }
+
+    #[test]
+    fn window_bounds_each_worker_and_accepting() {
+        let mut h = Harness::default();
+        h.core.create(1);
+        assert!(!h.core.can_accept(1), "no worker yet");
+        assert!(!h.core.has_ready());
+        h.add(1, 10);
+        assert_eq!(h.core.next_ready(), Some(1), "listed once it has a worker");
+        assert!(!h.core.has_ready());
+        for _ in 0..WINDOW {
+            assert!(h.core.can_accept(1));
+            h.offer(1);
+        }
+        assert!(!h.core.can_accept(1));
+        h.core.poke(1);
+        assert!(
+            !h.core.has_ready(),
+            "full: the kernel backlog holds the rest"
+        );
+        // An answer makes room, and the listener (still readable) is listed again.
+        let (chan, seq) = h.seq_of(1);
+        assert!(h.reply(chan, seq, true));
+        assert!(h.core.can_accept(1));
+        assert_eq!(h.core.next_ready(), Some(1));
+        // After EAGAIN it waits for readability.
+        h.core.drained(1);
+        let (chan, seq) = h.seq_of(2);
+        h.reply(chan, seq, true);
+        assert!(!h.core.has_ready());
+        h.core.readable(1);
+        assert_eq!(h.core.next_ready(), Some(1));
+    }
+
+    #[test]
+    fn refused_goes_to_another_worker_first() {
+        let mut h = Harness::default();
+        h.core.create(1);
+        h.add(1, 10);
+        h.add(1, 20);
+        for _ in 0..4 {
+            h.offer(1);
+        }
+        // 10 has 1 and 3, 20 has 2 and 4. 10 refuses 1: now the least loaded, but it just
+        // refused that one.
+        let (chan, seq) = h.seq_of(1);
+        assert_eq!(chan, 10);
+        let n = h.sent.len();
+        assert!(h.reply(10, seq, false));
+        assert_eq!(h.since(n), [(20, 1)]);
+        assert_ne!(h.seq_of(1).1, seq, "a new seq for the new send");
+        // Refused by the only worker with room: back to it.
+        let (chan, seq) = h.seq_of(1);
+        assert_eq!(chan, 20);
+        h.core.remove(1, 10);
+        let n = h.sent.len();
+        assert!(h.reply(20, seq, false));
+        assert_eq!(h.since(n), [(20, 1)]);
+        assert!(h.closed().is_empty());
+    }
+
+    #[test]
+    fn closed_channel_hands_its_connections_back() {
+        let mut h = Harness::default();
+        h.core.create(1);
+        h.add(1, 10);
+        h.add(1, 20);
+        for _ in 0..4 {
+            h.offer(1);
+        }
+        // 10 has 1 and 3; 20 has 2 and 4. 20 answers 2, then 10 dies.
+        let (chan, seq) = h.seq_of(2);
+        h.reply(chan, seq, true);
+        let n = h.sent.len();
+        h.with(|c, s| c.channel_gone(10, s));
+        assert_eq!(h.since(n), [(20, 1), (20, 3)], "oldest first");
+        // 20 dies too: nobody left, they wait (and nothing is accepted).
+        let n = h.sent.len();
+        h.with(|c, s| c.channel_gone(20, s));
+        assert_eq!(h.sent.len(), n);
+        assert!(!h.core.can_accept(1));
+        // A late reply from the dead channel is not the scheduler's any more.
+        assert!(!h.reply(20, h.seq_of(4).1, true));
+        h.add(1, 30);
+        assert_eq!(h.since(n), [(30, 4), (30, 1), (30, 3)]);
+        assert_eq!(h.closed(), [2]);
+    }
+
+    #[test]
+    fn nack_resends_three_times_then_moves_on() {
+        let mut h = Harness::default();
+        h.core.create(1);
+        h.add(1, 10);
+        h.add(1, 20);
+        h.offer(1);
+        let (chan, seq) = h.seq_of(1);
+        assert_eq!(chan, 10);
+        for _ in 0..MAX_RESENDS {
+            let n = h.sent.len();
+            h.with(|c, s| c.nack(10, seq, s));
+            assert_eq!(h.sent[n..], [(1, 10, seq, 1)], "same seq, same worker");
+        }
+        let n = h.sent.len();
+        h.with(|c, s| c.nack(10, seq, s));
+        assert_eq!(h.since(n), [(20, 1)]);
+        assert!(!h.reply(10, seq, true), "no longer outstanding on 10");
+    }
+
+    #[test]
+    fn failed_write_marks_the_worker_until_added_again() {
+        let mut h = Harness::default();
+        h.core.create(1);
+        h.add(1, 10);
+        h.add(1, 20);
+        h.dead.push(10);
+        h.offer(1);
+        h.offer(1);
+        assert_eq!(h.since(0), [(20, 1), (20, 2)]);
+        h.dead.clear();
+        h.add(1, 10);
+        h.offer(1);
+        assert_eq!(h.since(2), [(10, 3)]);
+    }
+
+    #[test]
+    fn removal_and_close_release_everything_once() {
+        let mut h = Harness::default();
+        h.core.create(1);
+        h.core.create(2);
+        h.add(1, 10);
+        h.add(1, 20);
+        h.add(2, 10);
+        h.offer(1); // 10
+        h.offer(1); // 20
+        h.offer(2); // 10
+                    // 10 leaves pool 1 but still answers for what it holds.
+        assert!(!h.core.remove(1, 10));
+        let (_, seq) = h.seq_of(1);
+        let n = h.sent.len();
+        assert!(h.reply(10, seq, false));
+        assert_eq!(h.since(n), [(20, 1)], "refused: to the remaining member");
+        // The last member leaves: pool 1 closes; its unanswered connections are released
+        // at once, and their late replies are still consumed.
+        assert!(h.core.remove(1, 20));
+        assert_eq!(h.closed(), [1, 2]);
+        let (chan, seq) = h.seq_of(2);
+        assert!(h.reply(chan, seq, false));
+        assert!(h.core.remove(1, 20), "already gone");
+        // Pool 2 closes with 10's window full of its connections and one more queued.
+        for _ in 1..WINDOW {
+            h.offer(2);
+        }
+        let n = h.sent.len();
+        h.offer(2);
+        assert_eq!(h.sent.len(), n, "queued: no room");
+        h.core.close(2);
+        let all: Vec<u32> = (1..=h.made).collect();
+        assert_eq!(h.closed(), all, "every connection closed, once");
+        h.with(|c, s| c.channel_gone(10, s));
+        assert_eq!(h.sent.len(), n);
+    }
+}
