@@ -99,9 +99,15 @@ if (cluster.isPrimary) {
   out({ ev: 'ready', policy: cluster.schedulingPolicy });
 } else {
   const modes = {
+    // Serves its pid. On 'close' its server closes (then it tells the primary, after
+    // the server's own 'close' message); on 'leave' it disconnects itself.
     http() {
-      require('node:http').createServer((req, res) => res.end(String(process.pid)))
+      const server = require('node:http').createServer((req, res) => res.end(String(process.pid)))
         .listen(...JSON.parse(process.env.LISTEN));
+      process.on('message', (m) => {
+        if (m === 'close') server.close(() => process.send({ closed: process.pid }));
+        if (m === 'leave') cluster.worker.disconnect();
+      });
     },
     udp() {
       const socket = require('node:dgram').createSocket('udp4');
@@ -324,6 +330,24 @@ for (const impl of IMPLS) {
     }
 
     for (const policy of policies(impl)) {
+      test(`${policy}: a worker's server.close() leaves the others serving, the last closes the port`, { timeout: TIMEOUT }, async (t) => {
+        await withPrimary(t, impl, { NODE_CLUSTER_SCHED_POLICY: policy }, async (primary) => {
+          const listening = await primary.fork(2, { MODE: 'http', LISTEN: '[0, "127.0.0.1"]' });
+          const { port } = listening[0].address;
+          const [a, b] = listening;
+          // The primary has handled the close once it has the message that follows it.
+          const closed = (w) => primary.waitFor((e) => e.ev === 'message' && e.message.closed === w.pid);
+          primary.command({ op: 'send', id: a.id, message: 'close' });
+          await closed(a);
+          assert.deepEqual(await countServed({ port }, 20), { [b.pid]: 20 });
+          primary.command({ op: 'send', id: b.id, message: 'close' });
+          await closed(b);
+          // Both workers are alive; nobody listens any more.
+          assert.ok(await connectRefused(port), 'a listener is left');
+          assert.equal(primary.events.some((e) => e.ev === 'exit'), false);
+        });
+      });
+
       test(`${policy}: listen({ fd }) serves on a socket the primary inherited`, { timeout: TIMEOUT }, async (t) => {
         const inherited = net.createServer();
         await new Promise((resolve) => inherited.listen(0, '127.0.0.1', resolve));
@@ -437,6 +461,17 @@ for (const impl of IMPLS) {
           for (let i = 0; i < 4; i += 2) assert.equal(`worker.${names[i + 1]}`, names[i]);
         }
         assert.ok(await connectRefused(port), 'a listener is left');
+      });
+    });
+
+    test('a worker disconnects itself: exitedAfterDisconnect, its listener goes', { timeout: TIMEOUT }, async (t) => {
+      await withPrimary(t, impl, {}, async (primary) => {
+        const [listening] = await primary.fork(1, { MODE: 'http', LISTEN: '[0, "127.0.0.1"]' });
+        primary.command({ op: 'send', id: listening.id, message: 'leave' });
+        const exit = await primary.waitFor('exit');
+        assert.deepEqual([exit.code, exit.signal, exit.exitedAfterDisconnect, exit.listed], [0, null, true, false]);
+        await primary.waitFor('disconnect');
+        assert.ok(await connectRefused(listening.address.port), 'a listener is left');
       });
     });
 

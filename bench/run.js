@@ -68,7 +68,7 @@ function settingsFor(o, cores) {
     blockMs: mode === 'smoke' ? 200 : 1000,
     blockConnections: mode === 'smoke' ? 8 : 32,
     settleMs: mode === 'smoke' ? 50 : 300,
-    blockLeadMs: mode === 'smoke' ? 300 : 500,
+    blockLeadMs: mode === 'smoke' ? 300 : 1000, // client warm-up before the pre-block window
     ipcMs: mode === 'smoke' ? 150 : Math.max(300, Math.round(duration * 400)),
     spawnMs: mode === 'smoke' ? 100 : Math.max(300, Math.round(duration * 250)),
     heapMB: mode === 'smoke' ? 64 : 1024,
@@ -214,6 +214,10 @@ async function main() {
 }
 
 main().catch((err) => {
-  console.error(err && err.stack || err);
+  if (err && typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS')) {
+    console.error(`${err.message}\n\n${USAGE}`);
+  } else {
+    console.error(err && err.stack || err);
+  }
   process.exit(2);
 });

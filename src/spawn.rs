@@ -252,6 +252,11 @@ impl ChildStdio {
 
         for (target, pipe_slot) in pipes.iter_mut().enumerate() {
             let entry = stdio.get(target).copied().unwrap_or(Stdio::Ignore);
+            // libuv points an ignored stdin/stdout/stderr at /dev/null but leaves an ignored
+            // fd 3+ closed in the child.
+            if entry == Stdio::Ignore && target > 2 {
+                continue;
+            }
             let source = match entry {
                 Stdio::Pipe | Stdio::Ipc => {
                     let (parent, child) = sys::socketpair_cloexec()?;
@@ -817,6 +822,8 @@ mod tests {
                 Stdio::Ignore,
                 Stdio::Ipc,
                 Stdio::Pipe,
+                // An ignored fd 3+ stays closed, as libuv leaves it.
+                Stdio::Ignore,
             ];
             let mut child = spawn_with(&req, launcher).unwrap();
             let mut stdin = fs::File::from(child.pipes[0].take().unwrap());
@@ -832,7 +839,7 @@ mod tests {
                 .collect();
             fds.sort();
             let outside = inheritable_fds();
-            fds.retain(|fd| !outside.contains(fd) || *fd < 5);
+            fds.retain(|fd| !outside.contains(fd) || *fd < 6);
             assert_eq!(fds, [0, 1, 2, 3, 4], "{launcher:?}");
 
             drop(stdin);

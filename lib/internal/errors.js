@@ -17,10 +17,10 @@ function makeNodeError(code, base, message) {
       Object.defineProperty(this, 'code', {
         value: code, enumerable: true, writable: true, configurable: true,
       });
-      // The stack header is formatted on first access from `name`: give it the
-      // "Name [CODE]" form Node prints, then fall back to the inherited name.
+      // V8 formats the stack header from `name` on first access: read it while
+      // `name` has the "Name [CODE]" form Node prints, then drop the override.
       this.name = `${base.name} [${code}]`;
-      this.stack; // eslint-disable-line no-unused-expressions
+      void this.stack;
       delete this.name;
     }
 

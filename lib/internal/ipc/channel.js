@@ -312,13 +312,16 @@ class Channel {
   // The socket is gone (peer closed, error, or our channelClose).
   onClose() {
     this.open = false;
-    if (this.attached) this.detach();
+    const peerClosed = this.attached;
+    if (peerClosed) this.detach();
     reactor.closeFds(this.fds);
     this.fds = [];
     // Like Node's cancelled writes: callbacks still run, without an error.
     this.onDrain();
-    // After 'disconnect', which a peer's close schedules just above.
-    process.nextTick(this.onClosed);
+    // After 'disconnect', which a peer's close schedules just above. Node counts
+    // the channel towards a ChildProcess's 'close' only when the peer closed it:
+    // after a local disconnect() it never emits 'close', and neither do we.
+    if (peerClosed) process.nextTick(this.onClosed);
   }
 
   // --- receiving ---------------------------------------------------------------
@@ -478,7 +481,7 @@ const channelDeprecationMsg = '_channel is deprecated. Use ChildProcess.channel 
 
 // Gives `target` (a ChildProcess, or a cluster worker's process) its IPC API
 // over reactor channel `id`. `serialization` is 'json' or 'advanced'.
-// `onClosed()` runs once, when the socket is gone, whichever side closed it.
+// `onClosed()` runs once, when the peer closed the socket (Node's 'close' rule).
 // Returns the Control installed as `target.channel`.
 function setupChannel(target, id, serialization, onClosed) {
   const channel = new Channel(target, id, serialization, onClosed);
