@@ -7,9 +7,9 @@
 //   remove(worker) -> true when no worker is left and the socket is closed;
 //   closed: no socket is open; the primary drops the key after a failed add, and the
 //     next query for a key whose handle is closed makes a new one.
-// The sockets are made by the addon (listenSocket); a descriptor sent to workers is
-// wrapped in the libuv handle Node's receiver expects for a `net.Native` /
-// `dgram.Native` message, which also closes it when the primary lets go.
+// The sockets are made by the addon (listenSocket). One sent to workers is wrapped in a
+// libuv handle, as Node's primary holds it: the channel sends such a handle as
+// `net.Native` / `dgram.Native`, and closing it closes the descriptor.
 const fs = require('node:fs');
 const net = require('node:net');
 const binding = require('../binding');
@@ -155,7 +155,7 @@ class RoundRobin {
 
 // SCHED_NONE, and UDP: one socket shared by every worker, the kernel picks who accepts.
 class Shared {
-  constructor(key, address, message) {
+  constructor(address, message) {
     this.workers = new Set();
     const { errno, handle } = openSocket(socketOptions(address, message, message.port, false));
     this.errno = errno;
@@ -187,7 +187,7 @@ class Shared {
 // port with SO_REUSEPORT, so the kernel balances connections between them. Port 0 is
 // resolved by the first socket; the others bind the port it got.
 class ReusePort {
-  constructor(key, address, message) {
+  constructor(address, message) {
     this.address = address;
     this.message = message;
     this.port = message.port;
@@ -223,12 +223,12 @@ class ReusePort {
 // and inherited descriptors cannot be bound twice: shared under SCHED_REUSEPORT.
 function createHandle(policy, key, address, message) {
   const { addressType } = message;
-  if (policy === SCHED_NONE || isUdp(addressType)) return new Shared(key, address, message);
+  if (policy === SCHED_NONE || isUdp(addressType)) return new Shared(address, message);
   if (policy === SCHED_RR) return new RoundRobin(key, address, message);
   if (addressType === -1 || typeof message.fd === 'number' && message.fd >= 0) {
-    return new Shared(key, address, message);
+    return new Shared(address, message);
   }
-  return new ReusePort(key, address, message);
+  return new ReusePort(address, message);
 }
 
 module.exports = { createHandle, SCHED_NONE, SCHED_RR, SCHED_REUSEPORT };
