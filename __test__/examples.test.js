@@ -66,6 +66,8 @@ function freePort() {
 // with the first line (past or future) matching a regexp; `closed` resolves once the
 // process has exited and every process holding its stdout/stderr (the workers inherit
 // them) has let go of them.
+const started = []; // the examples the running test started, for its failure message
+
 function start(name, main, impl, env = {}) {
   const dir = exampleDir(name, impl);
   const childEnv = { ...process.env, ...env };
@@ -79,6 +81,7 @@ function start(name, main, impl, env = {}) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out = { stdout: '', stderr: '' };
+  started.push({ name, impl, out });
   const lines = [];
   const waiters = [];
   let closed = false;
@@ -524,7 +527,17 @@ for (const [name, c] of Object.entries(cases)) {
     for (const impl of IMPLS) {
       const skip = impl === 'rust-cluster' && c.cluster && !rustCluster
         ? 'cluster lands with issue 3' : false;
-      test(impl, { skip, timeout: c.timeout || 60_000 }, () => c.run(impl));
+      test(impl, { skip, timeout: c.timeout || 60_000 }, async () => {
+        started.length = 0;
+        try {
+          await c.run(impl);
+        } catch (err) {
+          for (const { name: n, impl: i, out } of started) {
+            err.message += `\n--- ${n} (${i}) stdout:\n${out.stdout}--- stderr:\n${out.stderr}`;
+          }
+          throw err;
+        }
+      });
     }
   });
 }

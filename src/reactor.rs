@@ -199,7 +199,7 @@ pub fn open_channel(fd: OwnedFd, mode: Serialization, max_message_size: usize) -
         watch: AtomicBool::new(false),
     });
     lock(&r.channels).insert(id, ch.clone());
-    if let Err(e) = set_nonblocking(ch.fd.as_fd()).and_then(|()| r.arm(&ch, false)) {
+    if let Err(e) = set_nonblocking(ch.fd.as_fd()).and_then(|()| r.arm(&ch, false, false)) {
         let code = errno_code(e);
         r.finish(&ch, Some((code.clone(), format!("open {code}"))));
     }
@@ -267,7 +267,8 @@ pub fn take_events() -> Vec<Event> {
         if let Some(ch) = r.channel(id) {
             ch.paused.store(false, SeqCst);
             // Re-arming makes epoll report the socket again if data is already waiting.
-            let _ = r.arm(&ch, true);
+            let writer = lock(&ch.writer);
+            let _ = r.arm(&ch, true, !writer.is_empty());
         }
     }
     events
@@ -342,9 +343,9 @@ impl Reactor {
         let was_empty = writer.is_empty();
         let queued = writer.write(ch.fd.as_fd(), data, pass, origin)?;
         if was_empty && queued > 0 {
-            // The reactor flushes on the next writable edge; re-arming makes epoll check
-            // again now, in case the peer drained the socket since our send.
-            let _ = self.arm(ch, true);
+            // The reactor flushes on the next writable edge; arming makes epoll check now,
+            // in case the peer drained the socket since our send.
+            let _ = self.arm(ch, true, true);
         }
         Ok(queued)
     }
@@ -353,11 +354,18 @@ impl Reactor {
         lock(&self.channels).get(&id).cloned()
     }
 
-    /// Registers (or re-arms) the channel socket, edge-triggered for both directions.
-    fn arm(&self, ch: &Chan, again: bool) -> Result<(), Errno> {
+    /// Registers (or re-arms) the channel socket, edge-triggered, for reading and, while
+    /// bytes are queued (`writing`), for writing: a writable edge comes each time the peer
+    /// reads, which would wake the reactor for nothing. Re-arming is done with the writer
+    /// locked, so that the interest follows the queue.
+    fn arm(&self, ch: &Chan, again: bool, writing: bool) -> Result<(), Errno> {
         let raw = ch.fd.as_raw_fd();
         let (source, token) = (&mut SourceFd(&raw), Token(ch.id as usize));
-        let interest = Interest::READABLE | Interest::WRITABLE;
+        let interest = if writing {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
         let res = if again {
             self.registry.reregister(source, token, interest)
         } else {
@@ -516,6 +524,9 @@ impl Reactor {
         }
         let res = writer.flush(ch.fd.as_fd());
         let drain = res == Ok(true) && writer.take_drain_wanted();
+        if res == Ok(true) {
+            let _ = self.arm(ch, true, false);
+        }
         drop(writer);
         match res {
             Ok(false) => {}
