@@ -2,7 +2,9 @@
 // `npm pack` makes a tarball with what an install needs; `npm install <tarball>` into an
 // empty project builds the addon there with cargo (its install script), and the package
 // then works from that project: require, import, register, types.
-// CARGO_TARGET_DIR points at this repo's target/ so compiled crates are reused.
+// CARGO_TARGET_DIR is target/pack: a directory of its own, so cargo really compiles the
+// unpacked sources (sharing target/ would let it reuse the repo's build), while the
+// dependencies compiled there are reused by later runs.
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -76,7 +78,7 @@ test('npm pack, then npm install <tarball> into an empty project builds and work
   fs.writeFileSync(path.join(project, 'package.json'),
     JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }, null, 2));
   npm(['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], project,
-    { CARGO_TARGET_DIR: path.join(ROOT, 'target') });
+    { CARGO_TARGET_DIR: path.join(ROOT, 'target', 'pack') });
   const installed = path.join(project, 'node_modules', 'rust-cluster');
   assert.ok(fs.existsSync(path.join(installed, 'build', 'rust_cluster.node')), 'the install did not build the addon');
 

@@ -1,10 +1,11 @@
 // From seed 001 ("How Node.js Multiprocess Load Balancing Works"): fork one worker per
 // CPU; every worker runs an http server on the same port.
-// Gaps filled: the seed is Node 0.6 code — its 'death' event is 'exit' since Node 0.8
-// and `worker.pid` is `worker.process.pid`; `process.env.PORT || 8000` for the fixed
-// port, `process.env.WORKERS` to choose fewer workers than CPUs, and a 'listening'
-// line so whoever runs it knows when the workers are up. Stop it with SIGTERM: the
-// workers exit when their master is gone.
+// The seed is Node 0.6 code and stays so: its 'death' event and `worker.pid` are
+// aliases rust-cluster keeps (the built-in module dropped them in Node 0.8, so under
+// it this script never reports a death). Gaps filled: `process.env.PORT || 8000` for
+// the fixed port, `process.env.WORKERS` to choose fewer workers than CPUs, and a
+// 'listening' line so whoever runs it knows when the workers are up. Stop it with
+// SIGTERM: the workers exit when their master is gone.
 'use strict';
 var cluster = require('rust-cluster');
 var http = require('http');
@@ -16,8 +17,8 @@ for (var i = 0; i < numCPUs; i++) {
 cluster.fork();
 }
 
-cluster.on('exit', function(worker) {
-console.log('worker ' + worker.process.pid + ' died');
+cluster.on('death', function(worker) {
+console.log('worker ' + worker.pid + ' died');
 });
 cluster.on('listening', function(worker, address) {
 console.log('worker ' + worker.process.pid + ' listening on port ' + address.port);
