@@ -226,12 +226,9 @@ fn adopt(fd: RawFd, o: &Options) -> Result<(OwnedFd, Option<Sockname>), Errno> {
     if !fits {
         return Err(Errno::EINVAL);
     }
+    crate::sys::set_nonblock(fd)?;
     // SAFETY: fcntl on a descriptor that getsockopt just showed to be open.
-    unsafe {
-        let fl = Errno::result(libc::fcntl(fd, libc::F_GETFL))?;
-        Errno::result(libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK))?;
-        Errno::result(libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC))?;
-    }
+    Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
     if stream {
         // SAFETY: plain syscall on an open socket.
         Errno::result(unsafe { libc::listen(fd, backlog(o)) })?;

@@ -8,10 +8,10 @@
 use crate::ipc::channel::{Origin, Pass, ReadEnd, Reader, Writer};
 use crate::ipc::framing::{self, Reply};
 use crate::scheduler::Scheduler;
+use crate::sys;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::libc;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -159,7 +159,7 @@ pub fn watch_exit(pid: i32, pidfd: OwnedFd) {
             return;
         };
         std::thread::spawn(move || {
-            while wait_pidfd(dup.as_fd(), libc::WNOWAIT) == Err(Errno::EINTR) {}
+            let _ = sys::wait_pidfd(dup.as_fd(), libc::WNOWAIT);
             reactor().reap(pid);
         });
     }
@@ -169,18 +169,7 @@ pub fn watch_exit(pid: i32, pidfd: OwnedFd) {
 pub fn kill(pid: i32, signal: i32) -> Result<(), Errno> {
     let children = lock(&reactor().children);
     let pidfd = children.get(&pid).ok_or(Errno::ESRCH)?;
-    let none: *const libc::siginfo_t = std::ptr::null();
-    // SAFETY: plain syscall on a pidfd we own; a null siginfo means "as kill(2)".
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            signal,
-            none,
-            0,
-        )
-    };
-    Errno::result(rc).map(drop)
+    sys::pidfd_send_signal(pidfd.as_fd(), signal)
 }
 
 /// Register the parent end of an IPC socketpair; returns the channel id used in events.
@@ -199,7 +188,7 @@ pub fn open_channel(fd: OwnedFd, mode: Serialization, max_message_size: usize) -
         watch: AtomicBool::new(false),
     });
     lock(&r.channels).insert(id, ch.clone());
-    if let Err(e) = set_nonblocking(ch.fd.as_fd()).and_then(|()| r.arm(&ch, false, false)) {
+    if let Err(e) = sys::set_nonblock(ch.fd.as_raw_fd()).and_then(|()| r.arm(&ch, false, false)) {
         let code = errno_code(e);
         r.finish(&ch, Some((code.clone(), format!("open {code}"))));
     }
@@ -371,7 +360,7 @@ impl Reactor {
         } else {
             self.registry.register(source, token, interest)
         };
-        res.map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+        res.map_err(sys::io_errno)
     }
 
     fn reap(&self, pid: i32) {
@@ -379,10 +368,11 @@ impl Reactor {
         let Some(pidfd) = children.get(&pid) else {
             return;
         };
-        let (status, signal) = match wait_pidfd(pidfd.as_fd(), libc::WNOHANG) {
-            Ok(Some(exit)) => exit,
+        let (status, signal) = match sys::wait_pidfd(pidfd.as_fd(), libc::WNOHANG) {
+            Ok(Some(sys::Exit::Code(code))) => (Some(code), None),
+            Ok(Some(sys::Exit::Signal(signal))) => (None, Some(signal)),
             // Not exited after all (spurious wake-up): wait for the next one.
-            Ok(None) | Err(Errno::EINTR) => return,
+            Ok(None) => return,
             // Reaped behind our back (a waitpid(-1) elsewhere in the process): status lost.
             Err(_) => (None, None),
         };
@@ -415,7 +405,11 @@ impl Reactor {
             ReadEnd::WouldBlock | ReadEnd::Stopped => return,
             ReadEnd::Eof => None,
             ReadEnd::TooLarge(t) => Some((TOO_LARGE.to_string(), t.message())),
-            ReadEnd::Failed(e) => Some((errno_code(e), format!("read {}", errno_code(e)))),
+            ReadEnd::Failed(e) => {
+                let code = errno_code(e);
+                let message = format!("read {code}");
+                Some((code, message))
+            }
         };
         // A close that JS asked for ends quietly.
         self.finish(ch, error.filter(|_| !ch.closing.load(SeqCst)));
@@ -609,29 +603,6 @@ impl Reactor {
     }
 }
 
-/// waitid(P_PIDFD) for an exit: Ok(None) if still running under WNOHANG, else the exit code
-/// or the signal number, whichever applies.
-type Exit = (Option<i32>, Option<i32>);
-fn wait_pidfd(pidfd: BorrowedFd, flags: libc::c_int) -> Result<Option<Exit>, Errno> {
-    // SAFETY: siginfo_t is plain data, filled in by waitid.
-    let mut info: libc::siginfo_t = unsafe { mem::zeroed() };
-    let id = pidfd.as_raw_fd() as libc::id_t;
-    // SAFETY: valid pointer to siginfo_t; P_PIDFD with a pidfd we own.
-    Errno::result(unsafe { libc::waitid(libc::P_PIDFD, id, &mut info, libc::WEXITED | flags) })?;
-    // SAFETY: waitid succeeded for a child, so the SIGCHLD fields are the valid ones.
-    let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
-    Ok(match info.si_code {
-        _ if pid == 0 => None,
-        libc::CLD_EXITED => Some((Some(status), None)),
-        _ => Some((None, Some(status))),
-    })
-}
-
-fn set_nonblocking(fd: BorrowedFd) -> Result<(), Errno> {
-    let flags = OFlag::from_bits_retain(fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL)?);
-    fcntl(fd.as_raw_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
-}
-
 /// Node's error code for an errno: its symbolic name, e.g. "EPIPE".
 fn errno_code(e: Errno) -> String {
     format!("{e:?}")
@@ -717,12 +688,7 @@ mod tests {
     }
 
     fn pidfd_open(pid: u32) -> OwnedFd {
-        use std::os::fd::FromRawFd;
-        // SAFETY: pidfd_open returns a new descriptor or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::c_int, 0) };
-        assert!(fd >= 0, "pidfd_open: {}", Errno::last());
-        // SAFETY: fd is a fresh descriptor we own.
-        unsafe { OwnedFd::from_raw_fd(fd as i32) }
+        sys::pidfd_open(pid as libc::pid_t).expect("pidfd_open")
     }
 
     // One test: the reactor, its queue and notify callback are process-wide.

@@ -8,6 +8,7 @@
 use crate::ipc::channel::{Origin, Pass};
 use crate::ipc::framing::Newconn;
 use crate::reactor::{Chan, Reactor, LISTENER};
+use crate::sys;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use nix::errno::Errno;
@@ -261,16 +262,7 @@ impl<C> Core<C> {
                 self.requeue(f.pool, conn, None);
             }
         }
-        let Core {
-            pools,
-            workers,
-            ready,
-            next_seq,
-        } = self;
-        for (&id, p) in pools.iter_mut() {
-            dispatch(id, p, workers, next_seq, send);
-            poke(id, p, workers, ready);
-        }
+        self.serve(send, |_, _| true);
     }
 
     fn take_flight(&mut self, chan: u32, seq: u64) -> Option<Flight<C>> {
@@ -286,26 +278,27 @@ impl<C> Core<C> {
     }
 
     fn refill(&mut self, pool: u32, send: &mut Send<C>) {
-        if let Some(p) = self.pools.get_mut(&pool) {
-            dispatch(pool, p, &mut self.workers, &mut self.next_seq, send);
-            poke(pool, p, &self.workers, &mut self.ready);
-        }
+        self.serve(send, |id, _| id == pool);
     }
 
     /// `chan` has room again: every pool it serves may send more (and `pool`, which may
     /// have the connection it handed back).
     fn freed(&mut self, chan: u32, pool: u32, send: &mut Send<C>) {
+        self.serve(send, |id, p| id == pool || p.members.contains(&chan));
+    }
+
+    /// Sends what the chosen pools hold while workers have room, and lists those that can
+    /// accept more.
+    fn serve(&mut self, send: &mut Send<C>, chosen: impl Fn(u32, &Pool<C>) -> bool) {
         let Core {
             pools,
             workers,
             ready,
             next_seq,
         } = self;
-        for (&id, p) in pools.iter_mut() {
-            if id == pool || p.members.contains(&chan) {
-                dispatch(id, p, workers, next_seq, send);
-                poke(id, p, workers, ready);
-            }
+        for (&id, p) in pools.iter_mut().filter(|(&id, p)| chosen(id, p)) {
+            dispatch(id, p, workers, next_seq, send);
+            poke(id, p, workers, ready);
         }
     }
 }
@@ -440,15 +433,13 @@ impl Scheduler {
         if listening == 0 {
             return Err(Errno::EINVAL);
         }
-        // SAFETY: F_GETFL / F_SETFL only touch the file status flags.
-        let flags = Errno::result(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-        Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+        sys::set_nonblock(fd)?;
         self.next_id += 1;
         let id = self.next_id;
         let token = Token(LISTENER | id as usize);
         r.registry()
             .register(&mut SourceFd(&fd), token, Interest::READABLE)
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+            .map_err(sys::io_errno)?;
         // SAFETY: the caller hands the descriptor over; it is ours from here on.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let newconn = Newconn::new(key);
@@ -466,14 +457,7 @@ impl Scheduler {
         ch.watch.store(true, SeqCst);
         let chan = ch.id;
         self.chans.insert(chan, ch);
-        let Scheduler {
-            core,
-            listeners,
-            chans,
-            frame,
-            ..
-        } = self;
-        core.add(id, chan, &mut sender(r, listeners, chans, frame));
+        self.with_core(r, |core, send| core.add(id, chan, send));
     }
 
     /// `rrRemove`: true when no worker is left and the listener is closed.
@@ -551,26 +535,12 @@ impl Scheduler {
 
     /// A worker's `{ack, accepted}`; false if it is not for the scheduler.
     pub fn reply(&mut self, r: &Reactor, chan: u32, seq: u64, accepted: bool) -> bool {
-        let Scheduler {
-            core,
-            listeners,
-            chans,
-            frame,
-            ..
-        } = self;
-        core.reply(chan, seq, accepted, &mut sender(r, listeners, chans, frame))
+        self.with_core(r, |core, send| core.reply(chan, seq, accepted, send))
     }
 
     /// A worker's NACK for a handle the scheduler sent.
     pub fn nack(&mut self, r: &Reactor, chan: u32, seq: u64) {
-        let Scheduler {
-            core,
-            listeners,
-            chans,
-            frame,
-            ..
-        } = self;
-        core.nack(chan, seq, &mut sender(r, listeners, chans, frame));
+        self.with_core(r, |core, send| core.nack(chan, seq, send));
     }
 
     /// The channel closed (any reason).
@@ -578,6 +548,15 @@ impl Scheduler {
         if self.chans.remove(&chan).is_none() {
             return;
         }
+        self.with_core(r, |core, send| core.channel_gone(chan, send));
+    }
+
+    /// Runs `f` on the core with a sender that writes `newconn` frames to the channels.
+    fn with_core<R>(
+        &mut self,
+        r: &Reactor,
+        f: impl FnOnce(&mut Core<Arc<OwnedFd>>, &mut Send<Arc<OwnedFd>>) -> R,
+    ) -> R {
         let Scheduler {
             core,
             listeners,
@@ -585,7 +564,7 @@ impl Scheduler {
             frame,
             ..
         } = self;
-        core.channel_gone(chan, &mut sender(r, listeners, chans, frame));
+        f(core, &mut sender(r, listeners, chans, frame))
     }
 }
 
@@ -629,6 +608,16 @@ mod tests {
     }
 
     impl Harness {
+        /// Pool 1 with these workers, added in order.
+        fn pool(chans: &[u32]) -> Self {
+            let mut h = Harness::default();
+            h.core.create(1);
+            for &chan in chans {
+                h.add(1, chan);
+            }
+            h
+        }
+
         fn send(&mut self) -> impl FnMut(u32, u32, u64, &Conn) -> bool + '_ {
             let (sent, dead) = (&mut self.sent, &self.dead);
             move |pool, chan, seq, conn| {
@@ -684,11 +673,7 @@ mod tests {
 
     #[test]
     fn least_loaded_with_ties_rotating() {
-        let mut h = Harness::default();
-        h.core.create(1);
-        for chan in [10, 20, 30] {
-            h.add(1, chan);
-        }
+        let mut h = Harness::pool(&[10, 20, 30]);
         for _ in 0..6 {
             h.offer(1);
         }
@@ -745,10 +730,7 @@ mod tests {
 
     #[test]
     fn refused_goes_to_another_worker_first() {
-        let mut h = Harness::default();
-        h.core.create(1);
-        h.add(1, 10);
-        h.add(1, 20);
+        let mut h = Harness::pool(&[10, 20]);
         for _ in 0..4 {
             h.offer(1);
         }
@@ -772,10 +754,7 @@ mod tests {
 
     #[test]
     fn closed_channel_hands_its_connections_back() {
-        let mut h = Harness::default();
-        h.core.create(1);
-        h.add(1, 10);
-        h.add(1, 20);
+        let mut h = Harness::pool(&[10, 20]);
         for _ in 0..4 {
             h.offer(1);
         }
@@ -799,10 +778,7 @@ mod tests {
 
     #[test]
     fn nack_resends_three_times_then_moves_on() {
-        let mut h = Harness::default();
-        h.core.create(1);
-        h.add(1, 10);
-        h.add(1, 20);
+        let mut h = Harness::pool(&[10, 20]);
         h.offer(1);
         let (chan, seq) = h.seq_of(1);
         assert_eq!(chan, 10);
@@ -819,10 +795,7 @@ mod tests {
 
     #[test]
     fn failed_write_marks_the_worker_until_added_again() {
-        let mut h = Harness::default();
-        h.core.create(1);
-        h.add(1, 10);
-        h.add(1, 20);
+        let mut h = Harness::pool(&[10, 20]);
         h.dead.push(10);
         h.offer(1);
         h.offer(1);

@@ -45,6 +45,21 @@ pub(crate) fn check_open(fd: RawFd) -> Result<(), Errno> {
     check(unsafe { libc::fcntl(fd, libc::F_GETFD) }).map(drop)
 }
 
+/// Sets O_NONBLOCK on the open file description behind `fd`.
+pub(crate) fn set_nonblock(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: F_GETFL / F_SETFL only touch the file status flags.
+    let flags = check(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    if flags & libc::O_NONBLOCK == 0 {
+        check(unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    }
+    Ok(())
+}
+
+/// The errno behind an io::Error (EIO if it has none).
+pub(crate) fn io_errno(e: std::io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
 /// Clears O_NONBLOCK on the open file description behind `fd`.
 pub(crate) fn clear_nonblock(fd: RawFd) -> Result<(), Errno> {
     // SAFETY: F_GETFL / F_SETFL only touch the file status flags.
@@ -99,8 +114,9 @@ pub(crate) enum Exit {
     Signal(i32),
 }
 
-/// Blocks until the child behind `pidfd` exits and reaps it (waitid P_PIDFD), retrying EINTR.
-pub(crate) fn reap_pidfd(pidfd: BorrowedFd<'_>) -> Result<Exit, Errno> {
+/// waitid(P_PIDFD, WEXITED | `flags`) on the child behind `pidfd`, retrying EINTR: None if
+/// it is still running (under WNOHANG), else how it ended.
+pub(crate) fn wait_pidfd(pidfd: BorrowedFd<'_>, flags: libc::c_int) -> Result<Option<Exit>, Errno> {
     loop {
         // SAFETY: an all-zero siginfo_t is a valid value for waitid to fill in.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -110,23 +126,30 @@ pub(crate) fn reap_pidfd(pidfd: BorrowedFd<'_>) -> Result<Exit, Errno> {
                 libc::P_PIDFD,
                 pidfd.as_raw_fd() as libc::id_t,
                 &mut info,
-                libc::WEXITED,
+                libc::WEXITED | flags,
             )
         };
         match check(ret) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
-            // SAFETY: waitid filled a SIGCHLD siginfo, whose si_status field is valid.
             Ok(_) => {
-                let status = unsafe { info.si_status() };
-                return Ok(if info.si_code == libc::CLD_EXITED {
-                    Exit::Code(status)
-                } else {
-                    Exit::Signal(status)
+                // SAFETY: waitid succeeded for a child, so the SIGCHLD fields are the valid
+                // ones (all zero when WNOHANG found it still running).
+                let (pid, status) = unsafe { (info.si_pid(), info.si_status()) };
+                return Ok(match info.si_code {
+                    _ if pid == 0 => None,
+                    libc::CLD_EXITED => Some(Exit::Code(status)),
+                    _ => Some(Exit::Signal(status)),
                 });
             }
         }
     }
+}
+
+/// Blocks until the child behind `pidfd` exits and reaps it, retrying EINTR.
+pub(crate) fn reap_pidfd(pidfd: BorrowedFd<'_>) -> Result<Exit, Errno> {
+    // Without WNOHANG waitid only returns once the child has exited.
+    wait_pidfd(pidfd, 0)?.ok_or(Errno::ECHILD)
 }
 
 /// Reaps `pid` by pid (never -1), for children whose pidfd could not be obtained or which

@@ -121,13 +121,14 @@ impl Reader {
     /// does not fit (to the size its header announces, when known), shrinks it back after.
     fn make_room(&mut self) {
         let (len, cap) = (self.buf.len(), self.buf.capacity());
-        if cap > SHRINK_ABOVE && len <= READ_CHUNK / 2 {
+        let wanted = self.framer.wanted(&self.buf).unwrap_or(0);
+        // Not while a big frame is still arriving: it would only grow back on the next read.
+        if cap > SHRINK_ABOVE && len <= READ_CHUNK / 2 && wanted <= READ_CHUNK {
             let mut small = Vec::with_capacity(READ_CHUNK);
             small.extend_from_slice(&self.buf);
             self.buf = small;
             return;
         }
-        let wanted = self.framer.wanted(&self.buf).unwrap_or(0);
         if cap - len < MIN_READ || wanted > cap {
             let target = (cap * 2).max(wanted).min(self.limit);
             if target > cap {
@@ -165,7 +166,9 @@ impl<'a> Pass<'a> {
 
     fn keep(&self) -> Result<Arc<OwnedFd>, Errno> {
         match self {
-            Pass::Borrowed(fd) => Ok(Arc::new(fd.try_clone_to_owned().map_err(io_errno)?)),
+            Pass::Borrowed(fd) => Ok(Arc::new(
+                fd.try_clone_to_owned().map_err(crate::sys::io_errno)?,
+            )),
             Pass::Shared(fd) => Ok(Arc::clone(fd)),
         }
     }
@@ -324,10 +327,6 @@ impl Writer {
         self.origins.clear();
         self.drain_wanted = false;
     }
-}
-
-fn io_errno(e: std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(nix::libc::EIO))
 }
 
 #[cfg(test)]
