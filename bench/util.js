@@ -158,12 +158,6 @@ function median(values) {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 }
 
-function percentile(sorted, p) {
-  if (!sorted.length) return null;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i];
-}
-
 // Jain's fairness index: (Σx)² / (n·Σx²); 1 = perfectly even, 1/n = all on one.
 function jain(xs) {
   const n = xs.length;
@@ -220,5 +214,5 @@ function clusterStatus() {
 module.exports = {
   ROOT, FIXTURES, RESULT_PREFIX,
   cleanEnv, runFixture, Controlled, freePort, sleep,
-  median, percentile, jain, machineInfo, gitRevision, clusterStatus, lastLines,
+  median, jain, machineInfo, gitRevision, clusterStatus, lastLines,
 };

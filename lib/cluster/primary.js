@@ -226,7 +226,7 @@ function queryServer(worker, message) {
 // The address to listen on. A Unix socket path (absolute from the worker) is made
 // relative to our cwd when that is shorter: paths are limited to ~100 bytes.
 function listenAddress({ address, port }) {
-  if (port >= 0 || typeof address !== 'string') return address;
+  if (!(port < 0) || typeof address !== 'string') return address;
   const relative = path.relative(process.cwd(), address);
   return address.length < relative.length ? address : relative;
 }

@@ -207,9 +207,9 @@ class AbortError extends Error {
 // A failed system call, e.g. `spawn nosuchcmd ENOENT`: `errno` is the negative
 // (libuv-style) number, `code` its name. Reported as a plain Error, like Node's.
 class ErrnoException extends Error {
-  constructor(errno, syscall, original) {
+  constructor(errno, syscall) {
     const code = util.getSystemErrorName(errno);
-    super(original ? `${syscall} ${code} ${original}` : `${syscall} ${code}`);
+    super(`${syscall} ${code}`);
     this.errno = errno;
     this.code = code;
     this.syscall = syscall;
@@ -220,8 +220,8 @@ class ErrnoException extends Error {
   }
 }
 
-function errnoException(errno, syscall, original) {
-  return new ErrnoException(errno, syscall, original);
+function errnoException(errno, syscall) {
+  return new ErrnoException(errno, syscall);
 }
 
 module.exports = {

@@ -46,10 +46,6 @@ function validateInteger(value, name, min, max) {
   }
 }
 
-function validateInt32(value, name, min = -2147483648, max = 2147483647) {
-  validateInteger(value, name, min, max);
-}
-
 function validateUint32(value, name, positive = false) {
   validateInteger(value, name, positive ? 1 : 0, 4294967295);
 }
@@ -152,8 +148,6 @@ module.exports = {
   validateArray,
   validateBoolean,
   validateFunction,
-  validateInt32,
-  validateInteger,
   validateMaxBuffer,
   validateObject,
   validateOneOf,

@@ -158,7 +158,7 @@ class Channel {
     const chunk = this.mode.encode(message);
     this.batch.push(chunk);
     this.batchCbs.push(typeof callback === 'function' ? callback : !swallowErrors);
-    this.batchSize += this.mode.size(chunk);
+    this.batchSize += chunk.length; // bytes (advanced) or UTF-16 units (json): an estimate
     if (this.batchSize >= kFlushThreshold) {
       this.flush();
     } else if (this.batch.length === 1) {
@@ -188,18 +188,25 @@ class Channel {
   // A handle goes in a write of its own, after everything sent before it.
   writeHandle(envelope, wrap, options, callback) {
     this.flush();
-    const buf = this.mode.join([this.mode.encode(envelope)]);
-    const result = binding.channelWrite(this.id, buf, wrap.fd);
     const closeOnAck = envelope.type === 'net.Socket' && !(options && options.keepOpen);
+    const swallowErrors = options !== undefined && options.swallowErrors === true;
+    this.transmit({ envelope, wrap, closeOnAck, retransmissions: 0 },
+      [typeof callback === 'function' ? callback : !swallowErrors]);
+    return this.nativeQueued < kBackpressure;
+  }
+
+  // Writes `pending`'s envelope with its descriptor; until its ACK, later sends
+  // wait in handleQueue. `cbs` as in written().
+  transmit(pending, cbs) {
+    const buf = this.mode.join([this.mode.encode(pending.envelope)]);
+    const result = binding.channelWrite(this.id, buf, pending.wrap.fd);
     if (result >= 0) {
       this.handleQueue = [];
-      this.pendingHandle = { envelope, wrap, closeOnAck, retransmissions: 0 };
-    } else if (closeOnAck) {
-      wrap.close(); // detached from its socket and not sent: nobody else closes it
+      this.pendingHandle = pending;
+    } else if (pending.closeOnAck) {
+      pending.wrap.close(); // detached from its socket and not sent: nobody else closes it
     }
-    const swallowErrors = options !== undefined && options.swallowErrors === true;
-    this.written(result, buf.length, [typeof callback === 'function' ? callback : !swallowErrors]);
-    return this.nativeQueued < kBackpressure;
+    this.written(result, buf.length, cbs);
   }
 
   // Bookkeeping after channelWrite returned `result` for `length` bytes.
@@ -248,17 +255,8 @@ class Channel {
     this.handleQueue = null;
     if (this.pendingHandle !== null) {
       // A NACK: the same descriptor again, ahead of what waited for it.
-      const { envelope, wrap } = this.pendingHandle;
       this.pendingHandle = null;
-      const buf = this.mode.join([this.mode.encode(envelope)]);
-      const result = binding.channelWrite(this.id, buf, wrap.fd);
-      if (result >= 0) {
-        this.handleQueue = [];
-        this.pendingHandle = pending;
-      } else if (pending.closeOnAck) {
-        wrap.close();
-      }
-      this.written(result, buf.length, [false]);
+      this.transmit(pending, [false]);
     }
     for (let i = 0; i < queue.length; i++) {
       const { message, handle, options, callback } = queue[i];
@@ -517,4 +515,4 @@ function setupChannel(target, id, serialization, onClosed) {
   return control;
 }
 
-module.exports = { setupChannel, isInternal, channelIdOf, flush: flushAll };
+module.exports = { setupChannel, channelIdOf, flush: flushAll };

@@ -30,12 +30,6 @@ const json = {
     return Buffer.from(chunks.length === 1 ? chunks[0] : chunks.join(''), 'utf8');
   },
 
-  // String length as the byte estimate for backpressure: exact for ASCII, and
-  // the estimate only decides when send() starts returning false.
-  size(chunk) {
-    return chunk.length;
-  },
-
   decode(buf) {
     const text = buf.toString('utf8');
     let lines = 0;
@@ -298,10 +292,6 @@ const advanced = {
 
   join(chunks) {
     return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-  },
-
-  size(chunk) {
-    return chunk.length;
   },
 
   // Received TypedArrays and Buffers are views on `buf` where alignment
