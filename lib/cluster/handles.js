@@ -5,6 +5,7 @@
 //     reply(errno, fields, handle, onSent) (extra reply fields, the handle sent with it,
 //     and a callback for once the reply is written);
 //   remove(worker) -> true when no worker is left and the socket is closed;
+//   has(worker): the worker holds this listener;
 //   closed: no socket is open; the primary drops the key after a failed add, and the
 //     next query for a key whose handle is closed makes a new one.
 // The sockets are made by the addon (listenSocket). One sent to workers is wrapped in a
@@ -120,6 +121,10 @@ class RoundRobin {
     });
   }
 
+  has(worker) {
+    return this.workers.has(worker.id);
+  }
+
   remove(worker) {
     const channel = this.workers.get(worker.id);
     if (!this.workers.delete(worker.id)) return false;
@@ -172,6 +177,10 @@ class Shared {
     reply(this.errno, null, this.handle);
   }
 
+  has(worker) {
+    return this.workers.has(worker.id);
+  }
+
   remove(worker) {
     if (!this.workers.delete(worker.id) || this.workers.size > 0) return false;
     if (this.handle !== null) {
@@ -208,6 +217,10 @@ class ReusePort {
     if (this.port === 0) this.port = sockname.port;
     this.handles.set(worker.id, handle);
     reply(0, null, handle);
+  }
+
+  has(worker) {
+    return this.handles.has(worker.id);
   }
 
   remove(worker) {

@@ -5,6 +5,7 @@
 // the addon's scheduler (./handles), not here.
 const assert = require('node:assert');
 const EventEmitter = require('node:events');
+const os = require('node:os');
 const path = require('node:path');
 const { fork } = require('../child_process');
 const Worker = require('./worker');
@@ -17,6 +18,7 @@ const cluster = new EventEmitter();
 // Emits 'disconnect' when cluster.workers becomes empty (cluster.disconnect(cb)).
 const intercom = new EventEmitter();
 const handles = new Map(); // listener key -> its handle (./handles)
+const UV_EADDRINUSE = -os.constants.errno.EADDRINUSE;
 
 cluster.isWorker = false;
 cluster.isMaster = true;
@@ -207,9 +209,17 @@ function exitedAfterDisconnect(worker, message) {
 // key's address, connections then following one by one (round-robin).
 function queryServer(worker, message) {
   if (worker.exitedAfterDisconnect) return;
-  const key = `${message.address}:${message.port}:${message.addressType}:` +
-              `${message.fd}:${message.index}`;
+  // A fixed port's key leaves out the server's index, so that a worker listening again
+  // shares the port another worker holds (as Node 22 and later do, nodejs/node#60141; we
+  // do so on Node 20 too). Port 0 keeps it: each such server gets a port of its own.
+  const key = `${message.address}:${message.port}:${message.addressType}:${message.fd}` +
+              (message.port === 0 ? `:${message.index}` : '');
   let handle = handles.get(key);
+  if (handle !== undefined && !handle.closed && handle.has(worker)) {
+    // The same worker on the same address twice: taken, as outside a cluster.
+    send(worker, { errno: UV_EADDRINUSE, key, ack: message.seq, data: handle.data });
+    return;
+  }
   if (handle === undefined || handle.closed) {
     handle = createHandle(schedulingPolicy, key, listenAddress(message), message);
     handles.set(key, handle);

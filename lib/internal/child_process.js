@@ -126,6 +126,18 @@ function nativeSpawnOptions(options, args, envPairs, stdio) {
   };
 }
 
+// Node 24 deprecated args joined into a shell command line unescaped (DEP0190): the
+// warning, once per process, as there.
+const WARNS_SHELL_ARGS = Number(process.versions.node.split('.')[0]) >= 24;
+let warnedShellArgs = false;
+function warnShellArgs() {
+  if (!WARNS_SHELL_ARGS || warnedShellArgs) return;
+  warnedShellArgs = true;
+  process.emitWarning('Passing args to a child process with shell option true can lead to ' +
+    'security vulnerabilities, as the arguments are not escaped, only concatenated.',
+  'DeprecationWarning', 'DEP0190');
+}
+
 // The file/args/env/options checks and rewrites common to spawn and spawnSync.
 function normalizeSpawnArguments(file, args, options) {
   validateString(file, 'file');
@@ -173,6 +185,7 @@ function normalizeSpawnArguments(file, args, options) {
 
   if (options.shell) {
     validateArgumentNullCheck(options.shell, 'options.shell');
+    if (args.length > 0) warnShellArgs();
     const command = [file, ...args].join(' ');
     file = typeof options.shell === 'string' ? options.shell : '/bin/sh';
     args = ['-c', command];
