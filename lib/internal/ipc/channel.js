@@ -104,8 +104,9 @@ class Channel {
     this.unheard = [];
     this.replayScheduled = false;
 
-    this.refWanted = true; // channel.ref()/unref()
+    this.refWanted = true; // the socket's own ref state (Node's Pipe handle: ref'd)
     this.refHeld = false;
+    this.control = null; // target.channel, which counts references (see Control)
   }
 
   // --- sending -------------------------------------------------------------
@@ -225,8 +226,14 @@ class Channel {
       this.awaitingDrain = true;
       this.updateRef();
     }
-    if (this.awaitingDrain) this.inflight.push(cbs);
-    else complete(cbs);
+    if (this.awaitingDrain) {
+      // Node counts each write that did not complete at once as a channel
+      // reference until it does (so the channel ends up unref'd after it).
+      this.inflight.push(cbs);
+      this.control.refCounted();
+    } else {
+      complete(cbs);
+    }
   }
 
   onDrain() {
@@ -234,7 +241,10 @@ class Channel {
     this.awaitingDrain = false;
     const inflight = this.inflight;
     this.inflight = [];
-    for (let i = 0; i < inflight.length; i++) complete(inflight[i]);
+    for (let i = 0; i < inflight.length; i++) {
+      this.control.unrefCounted();
+      complete(inflight[i]);
+    }
     this.updateRef();
   }
 
@@ -401,6 +411,11 @@ class Channel {
 
   // --- event loop --------------------------------------------------------------
 
+  setRef(wanted) {
+    this.refWanted = wanted;
+    this.updateRef();
+  }
+
   // Held while the socket is open and either ref'd or writing (a pending write
   // keeps Node's loop alive even on an unref'd channel).
   updateRef() {
@@ -439,24 +454,44 @@ function replayUnheard(channel) {
   }
 }
 
-// `target.channel` as Node's Control: ref()/unref() decide whether the open
-// channel keeps the event loop alive.
+// Node 20 and 22 tell the Control's listeners when counting unref'd the channel.
+const emitsUnref = Number(process.versions.node.split('.')[0]) < 24;
+
+// `target.channel` as Node's Control. ref()/unref() set whether the open channel
+// keeps the event loop alive, for good. Until one of them is called,
+// refCounted()/unrefCounted() keep a count instead: the first reference refs the
+// channel, dropping the last one unrefs it. Node counts its own pending writes
+// (and, in a child, 'message'/'disconnect' listeners) this way; execa counts
+// its waiting getOneMessage() calls.
 class Control extends EventEmitter {
   #channel;
+  #refs = 0;
+  #explicit = false;
 
   constructor(channel) {
     super();
     this.#channel = channel;
   }
 
+  refCounted() {
+    if (++this.#refs === 1 && !this.#explicit) this.#channel.setRef(true);
+  }
+
+  unrefCounted() {
+    if (--this.#refs === 0 && !this.#explicit) {
+      this.#channel.setRef(false);
+      if (emitsUnref) this.emit('unref');
+    }
+  }
+
   ref() {
-    this.#channel.refWanted = true;
-    this.#channel.updateRef();
+    this.#explicit = true;
+    this.#channel.setRef(true);
   }
 
   unref() {
-    this.#channel.refWanted = false;
-    this.#channel.updateRef();
+    this.#explicit = true;
+    this.#channel.setRef(false);
   }
 
   // The socket is owned by the native reactor; its descriptor is not exposed.
@@ -485,6 +520,7 @@ function setupChannel(target, id, serialization, onClosed) {
   const channel = new Channel(target, id, serialization, onClosed);
   channelIds.set(target, id);
   const control = new Control(channel);
+  channel.control = control;
   target.channel = control;
   Object.defineProperty(target, '_channel', {
     __proto__: null,
