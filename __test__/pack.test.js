@@ -234,5 +234,6 @@ test('npm version bumps the main and platform packages together', { timeout: 60_
     assert.equal(sub.version, '7.8.9', `npm/${p}`);
     assert.equal(pkg.optionalDependencies[sub.name], '7.8.9');
     assert.equal(lock.packages[''].optionalDependencies[sub.name], '7.8.9');
+    assert.equal(lock.packages[`node_modules/${sub.name}`].version, '7.8.9');
   }
 });

@@ -33,6 +33,11 @@ const lockFile = path.join(root, 'package-lock.json');
 if (fs.existsSync(lockFile)) {
   const lock = readJson(lockFile);
   lock.packages[''].optionalDependencies = { ...pkg.optionalDependencies };
+  // Each platform package's own entry (kept while unpublished too, so `npm ci` accepts the lock).
+  for (const dep of Object.keys(pkg.optionalDependencies)) {
+    const entry = lock.packages[`node_modules/${dep}`];
+    if (entry) entry.version = version;
+  }
   writeJson(lockFile, lock);
   changed.push(lockFile);
 }
