@@ -1,0 +1,390 @@
+'use strict';
+// One machine's pool: forks workers with rust-cluster's child_process, hands each
+// waiting task to a ready worker with a free slot, and replaces workers that die,
+// re-running their tasks elsewhere up to maxRetries. Only tasks being run are ever
+// written to a channel: the rest wait here, in the queue.
+const path = require('node:path');
+const { fork } = require('../child_process');
+const { Backoff } = require('../internal/backoff');
+const { AbortError } = require('../internal/errors');
+const { READY, RESULT, ERROR, LOAD_ERROR, decodeError } = require('./wire');
+const { TaskQueue } = require('./task_queue');
+const {
+  ERR_POOL_CLOSED,
+  ERR_POOL_DESTROYED,
+  ERR_POOL_QUEUE_FULL,
+  ERR_POOL_TASK_TIMEOUT,
+  ERR_POOL_WORKER_DIED,
+} = require('./errors');
+
+const WORKER_MAIN = path.join(__dirname, 'worker.js');
+
+class Worker {
+  constructor(child) {
+    this.child = child;
+    this.state = 'starting'; // -> 'ready' -> 'stopping' (retired, killed or closing)
+    this.killedByPool = false; // its tasks were not at fault: re-run them uncharged
+    this.retired = false; // idle too long: not replaced
+    this.tasks = new Map(); // id -> task being run
+    this.idleTimer = null;
+  }
+
+  setRef(on) {
+    if (on) {
+      this.child.ref();
+      this.child.channel?.ref();
+    } else {
+      this.child.unref();
+      this.child.channel?.unref();
+    }
+  }
+}
+
+class ProcessPool {
+  #o;
+  #queue = new TaskQueue();
+  #workers = new Set();
+  #active = 0; // workers not stopping
+  #nextId = 1;
+  #pending = 0; // accepted tasks not yet settled
+  #running = 0;
+  #counts = { completed: 0, failed: 0, retried: 0, restarts: 0 };
+  #state = 'open'; // -> 'closing' -> 'stopping' (workers told to leave), or 'destroyed'
+  #backoff;
+  #failing = false; // the last start failed: start again only on demand, after a delay
+  #startFailures = 0;
+  #startTimer = null;
+  #ended = null; // { promise, resolve } once close() or destroy() was called
+
+  constructor(options) {
+    this.#o = options;
+    this.#backoff = new Backoff(options.restart);
+    this.#ensureWorkers();
+  }
+
+  run(arg, name, signal, timeout) {
+    if (this.#state !== 'open') return Promise.reject(new ERR_POOL_CLOSED());
+    if (signal?.aborted) {
+      return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
+    }
+    // A non-empty queue means no ready worker has a free slot.
+    const { maxQueue } = this.#o;
+    if (this.#queue.size >= maxQueue && (this.#queue.size > 0 || this.#pickWorker() === null)) {
+      return Promise.reject(new ERR_POOL_QUEUE_FULL(maxQueue));
+    }
+    let resolve;
+    let reject;
+    const promise = new Promise((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    const task = {
+      id: this.#nextId++, arg, name, resolve, reject, worker: null, attempts: 0,
+      done: false, timer: null, signal, onAbort: null, prev: null, next: null,
+    };
+    if (++this.#pending === 1) this.#refAll();
+    this.#queue.push(task);
+    this.#dispatch();
+    if (task.done) return promise; // its argument could not be sent
+    const ms = timeout ?? this.#o.taskTimeout;
+    if (ms > 0) {
+      task.timer = setTimeout(() => this.#cancel(task, new ERR_POOL_TASK_TIMEOUT(ms)), ms);
+    }
+    if (signal) {
+      task.onAbort = () => this.#cancel(task,
+        new AbortError(undefined, { cause: signal.reason }));
+      signal.addEventListener('abort', task.onAbort, { once: true });
+    }
+    return promise;
+  }
+
+  stats() {
+    return {
+      workers: this.#active,
+      queued: this.#queue.size,
+      running: this.#running,
+      ...this.#counts,
+    };
+  }
+
+  // Finishes every accepted task (retries included), then lets the workers go.
+  close() {
+    if (this.#state === 'open') this.#state = 'closing';
+    const { promise } = this.#end();
+    this.#dispatch();
+    return promise;
+  }
+
+  // Rejects every task not yet settled and kills the workers now.
+  destroy() {
+    const { promise } = this.#end();
+    if (this.#state !== 'destroyed') {
+      this.#state = 'destroyed';
+      clearTimeout(this.#startTimer);
+      for (const task of this.#queue.drain()) this.#settle(task, false, new ERR_POOL_DESTROYED());
+      for (const worker of this.#workers) {
+        for (const task of worker.tasks.values()) this.#settle(task, false, new ERR_POOL_DESTROYED());
+        this.#running -= worker.tasks.size;
+        worker.tasks.clear();
+        this.#kill(worker);
+      }
+      this.#maybeEnded();
+    }
+    return promise;
+  }
+
+  #end() {
+    if (this.#ended === null) {
+      let resolve;
+      const promise = new Promise((res) => {
+        resolve = res;
+      });
+      this.#ended = { promise, resolve };
+      this.#refAll(); // until every worker has exited
+    }
+    return this.#ended;
+  }
+
+  // --- tasks ----------------------------------------------------------------
+
+  #dispatch() {
+    while (this.#queue.size > 0) {
+      const worker = this.#pickWorker();
+      if (worker === null) break;
+      this.#assign(worker, this.#queue.shift());
+    }
+    this.#ensureWorkers();
+    if (this.#state === 'closing' && this.#pending === 0) {
+      this.#state = 'stopping';
+      for (const worker of this.#workers) this.#stop(worker);
+      this.#maybeEnded();
+    }
+  }
+
+  // The least busy ready worker with a free slot.
+  #pickWorker() {
+    let best = null;
+    for (const worker of this.#workers) {
+      const n = worker.tasks.size;
+      if (worker.state !== 'ready' || n >= this.#o.concurrentTasksPerWorker) continue;
+      if (best === null || n < best.tasks.size) {
+        best = worker;
+        if (n === 0) break;
+      }
+    }
+    return best;
+  }
+
+  #assign(worker, task) {
+    task.worker = worker;
+    worker.tasks.set(task.id, task);
+    this.#running++;
+    clearTimeout(worker.idleTimer);
+    const name = task.name ?? null;
+    try {
+      worker.child.send(task.arg === undefined ? [task.id, name] : [task.id, name, task.arg]);
+    } catch (err) { // the argument cannot be serialized
+      this.#release(worker, task);
+      this.#settle(task, false, err);
+    }
+  }
+
+  // `task` leaves `worker` (finished, timed out or aborted).
+  #release(worker, task) {
+    worker.tasks.delete(task.id);
+    task.worker = null;
+    this.#running--;
+    if (worker.tasks.size === 0 && worker.state === 'ready') this.#idle(worker);
+  }
+
+  #settle(task, ok, value) {
+    if (task.done) return;
+    task.done = true;
+    clearTimeout(task.timer);
+    if (task.onAbort) task.signal.removeEventListener('abort', task.onAbort);
+    if (ok) this.#counts.completed++;
+    else this.#counts.failed++;
+    if (--this.#pending === 0) this.#refAll();
+    if (ok) task.resolve(value);
+    else task.reject(value);
+  }
+
+  // Timeout or abort: a waiting task leaves the queue; a running one's worker is
+  // killed (the task may be stuck) and replaced.
+  #cancel(task, reason) {
+    if (task.done) return;
+    const { worker } = task;
+    if (worker === null) {
+      this.#queue.remove(task);
+    } else {
+      this.#release(worker, task);
+      this.#kill(worker);
+    }
+    this.#settle(task, false, reason);
+    this.#dispatch();
+  }
+
+  // --- workers --------------------------------------------------------------
+
+  #ensureWorkers() {
+    if (this.#state === 'destroyed' || this.#state === 'stopping') return;
+    const { size, minSize, concurrentTasksPerWorker } = this.#o;
+    const demand = Math.ceil((this.#queue.size + this.#running) / concurrentTasksPerWorker);
+    const want = Math.min(size, Math.max(this.#state === 'open' ? minSize : 0, demand));
+    if (!this.#failing) {
+      while (this.#active < want) this.#spawn();
+    } else if (this.#queue.size > 0 && this.#active === 0 && this.#startTimer === null) {
+      // One probe at a time, after the backoff delay.
+      this.#startTimer = setTimeout(() => {
+        this.#startTimer = null;
+        if (this.#queue.size > 0 && this.#active === 0) this.#spawn();
+      }, this.#backoff.next());
+    }
+  }
+
+  #spawn() {
+    const { filename, serialization, execArgv, env, cwd } = this.#o;
+    const child = fork(WORKER_MAIN, [filename, serialization],
+      { execArgv, env, cwd, serialization });
+    const worker = new Worker(child);
+    this.#workers.add(worker);
+    this.#active++;
+    if (!this.#needsRef()) worker.setRef(false);
+    child.on('message', (msg) => this.#onMessage(worker, msg));
+    // Spawn failures end here ('close' follows); later errors (a failed kill or
+    // send) are followed by 'close' or need nothing.
+    child.on('error', () => {});
+    // Gone once it has exited and its channel has delivered its last message (so a
+    // result sent before dying is not lost). 'close' alone would not do: like
+    // Node's, it does not come after a disconnect() from this side.
+    let exited = false;
+    let disconnected = false;
+    const gone = () => this.#onGone(worker, child.exitCode, child.signalCode);
+    child.on('exit', () => {
+      exited = true;
+      if (disconnected) gone();
+    });
+    child.on('disconnect', () => {
+      disconnected = true;
+      if (exited) gone();
+    });
+    child.on('close', gone); // after a failed spawn, which has no 'exit'
+    return worker;
+  }
+
+  #onMessage(worker, msg) {
+    if (!Array.isArray(msg)) return;
+    const [kind, id, payload] = msg;
+    if (kind === RESULT || kind === ERROR) {
+      const task = worker.tasks.get(id);
+      if (task === undefined) return; // timed out or aborted meanwhile
+      this.#release(worker, task);
+      if (kind === RESULT) this.#settle(task, true, payload);
+      else this.#settle(task, false, decodeError(payload));
+      this.#dispatch();
+    } else if (kind === READY && worker.state === 'starting') {
+      worker.state = 'ready';
+      this.#failing = false;
+      this.#startFailures = 0;
+      this.#backoff.reset();
+      this.#idle(worker);
+      this.#dispatch();
+    } else if (kind === LOAD_ERROR && worker.state === 'starting') {
+      this.#kill(worker);
+      this.#failing = true;
+      // The file is broken: every waiting task fails with its error.
+      for (const task of this.#queue.drain()) this.#settle(task, false, decodeError(payload));
+    }
+  }
+
+  #onGone(worker, code, signal) {
+    if (!this.#workers.delete(worker)) return;
+    if (worker.state !== 'stopping') this.#active--;
+    clearTimeout(worker.idleTimer);
+    const wasStarting = worker.state === 'starting';
+    const tasks = [...worker.tasks.values()];
+    this.#running -= tasks.length;
+    worker.tasks.clear();
+
+    for (let i = tasks.length - 1; i >= 0; i--) {
+      const task = tasks[i];
+      task.worker = null;
+      if (!worker.killedByPool && ++task.attempts > this.#o.maxRetries) {
+        this.#settle(task, false, new ERR_POOL_WORKER_DIED(code, signal, task.attempts));
+      } else {
+        if (!worker.killedByPool) this.#counts.retried++;
+        this.#queue.unshift(task);
+      }
+    }
+    if (this.#state !== 'destroyed' && !worker.retired) {
+      if (wasStarting && !worker.killedByPool) this.#startFailed(code, signal);
+      else if (!wasStarting && this.#state !== 'stopping') this.#counts.restarts++;
+    }
+    this.#dispatch();
+    this.#maybeEnded();
+  }
+
+  // A worker died before it was ready (not by a load error, which kills it).
+  // After more than maxRetries such deaths in a row the waiting tasks fail.
+  #startFailed(code, signal) {
+    this.#failing = true;
+    if (++this.#startFailures > this.#o.maxRetries) {
+      for (const task of this.#queue.drain()) {
+        this.#settle(task, false, new ERR_POOL_WORKER_DIED(code, signal, this.#startFailures));
+      }
+    }
+  }
+
+  #idle(worker) {
+    const { idleTimeout, minSize } = this.#o;
+    if (idleTimeout > 0 && this.#state === 'open') {
+      worker.idleTimer = setTimeout(() => {
+        if (worker.tasks.size === 0 && worker.state === 'ready' && this.#active > minSize) {
+          worker.retired = true;
+          this.#stop(worker);
+        }
+      }, idleTimeout).unref();
+    }
+  }
+
+  // Graceful: the worker exits when its channel closes.
+  #stop(worker) {
+    if (worker.state === 'stopping') return;
+    if (worker.state === 'starting') {
+      this.#kill(worker);
+      return;
+    }
+    worker.state = 'stopping';
+    this.#active--;
+    worker.child.disconnect();
+  }
+
+  #kill(worker) {
+    worker.killedByPool = true;
+    if (worker.state !== 'stopping') {
+      worker.state = 'stopping';
+      this.#active--;
+    }
+    worker.child.kill('SIGKILL');
+  }
+
+  #needsRef() {
+    return this.#pending > 0 || this.#ended !== null;
+  }
+
+  // Idle, the pool does not keep the process alive; with work (or while ending) it does.
+  #refAll() {
+    const on = this.#needsRef();
+    for (const worker of this.#workers) worker.setRef(on);
+  }
+
+  #maybeEnded() {
+    if (this.#ended !== null && this.#workers.size === 0 &&
+        (this.#state === 'stopping' || this.#state === 'destroyed')) {
+      clearTimeout(this.#startTimer);
+      this.#ended.resolve();
+    }
+  }
+}
+
+module.exports = { ProcessPool };
