@@ -1,8 +1,16 @@
 'use strict';
 // One machine's pool: forks workers with rust-cluster's child_process, hands each
 // waiting task to a ready worker with a free slot, and replaces workers that die,
-// re-running their tasks elsewhere up to maxRetries. Only tasks being run are ever
-// written to a channel: the rest wait here, in the queue.
+// re-running their tasks elsewhere up to maxRetries.
+//
+// Prefetch: a round trip per task would leave a worker idle between short tasks,
+// so a worker may hold up to `depth` times its concurrentTasksPerWorker, where
+// depth is about 1 ms of its work (from the measured task time, 1 to MAX_DEPTH).
+// It starts them in the order sent, so its oldest concurrentTasksPerWorker
+// unfinished tasks are the ones it runs: only those are charged an attempt when it
+// dies. A task with a timeout or a signal is only given to a worker that runs it at
+// once, so that cancelling it is killing that worker. Everything else waits here,
+// in the queue: the channel never holds more than size x concurrency x MAX_DEPTH.
 const path = require('node:path');
 const { fork } = require('../child_process');
 const { Backoff } = require('../internal/backoff');
@@ -18,6 +26,8 @@ const {
 } = require('./errors');
 
 const WORKER_MAIN = path.join(__dirname, 'worker.js');
+const MAX_DEPTH = 16;
+const DEPTH_BUDGET_MS = 1;
 
 class Worker {
   constructor(child) {
@@ -25,8 +35,9 @@ class Worker {
     this.state = 'starting'; // -> 'ready' -> 'stopping' (retired, killed or closing)
     this.killedByPool = false; // its tasks were not at fault: re-run them uncharged
     this.retired = false; // idle too long: not replaced
-    this.tasks = new Map(); // id -> task being run
+    this.tasks = new Map(); // id -> task sent to it, in the order sent
     this.idleTimer = null;
+    this.lastDone = 0; // when its last result came (performance.now())
   }
 
   setRef(on) {
@@ -47,7 +58,9 @@ class ProcessPool {
   #active = 0; // workers not stopping
   #nextId = 1;
   #pending = 0; // accepted tasks not yet settled
-  #running = 0;
+  #running = 0; // tasks sent to workers
+  #taskMs = DEPTH_BUDGET_MS; // moving average of a task's time in a worker
+  #depth = 1;
   #counts = { completed: 0, failed: 0, retried: 0, restarts: 0 };
   #state = 'open'; // -> 'closing' -> 'stopping' (workers told to leave), or 'destroyed'
   #backoff;
@@ -67,9 +80,11 @@ class ProcessPool {
     if (signal?.aborted) {
       return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
     }
-    // A non-empty queue means no ready worker has a free slot.
+    // Tasks beyond maxQueue wait for nobody: they fail now. A task that a worker
+    // can run now, or that one starting (or about to start) will, does not wait.
     const { maxQueue } = this.#o;
-    if (this.#queue.size >= maxQueue && (this.#queue.size > 0 || this.#pickWorker() === null)) {
+    if (this.#queue.size >= maxQueue && this.#queue.size >= maxQueue + this.#startingSlots() &&
+        (this.#queue.size > 0 || this.#pickWorker(false) === null)) {
       return Promise.reject(new ERR_POOL_QUEUE_FULL(maxQueue));
     }
     let resolve;
@@ -80,7 +95,8 @@ class ProcessPool {
     });
     const task = {
       id: this.#nextId++, arg, name, resolve, reject, worker: null, attempts: 0,
-      done: false, timer: null, signal, onAbort: null, prev: null, next: null,
+      done: false, timer: null, signal, onAbort: null, prev: null, next: null, sentAt: 0,
+      prefetch: !signal && !((timeout ?? this.#o.taskTimeout) > 0),
     };
     if (++this.#pending === 1) this.#refAll();
     this.#queue.push(task);
@@ -98,11 +114,15 @@ class ProcessPool {
     return promise;
   }
 
+  // Tasks prefetched by a worker count as queued until it can start them.
   stats() {
+    const c = this.#o.concurrentTasksPerWorker;
+    let running = 0;
+    for (const worker of this.#workers) running += Math.min(c, worker.tasks.size);
     return {
       workers: this.#active,
-      queued: this.#queue.size,
-      running: this.#running,
+      queued: this.#queue.size + this.#running - running,
+      running,
       ...this.#counts,
     };
   }
@@ -149,7 +169,7 @@ class ProcessPool {
 
   #dispatch() {
     while (this.#queue.size > 0) {
-      const worker = this.#pickWorker();
+      const worker = this.#pickWorker(this.#queue.first().prefetch);
       if (worker === null) break;
       this.#assign(worker, this.#queue.shift());
     }
@@ -161,12 +181,15 @@ class ProcessPool {
     }
   }
 
-  // The least busy ready worker with a free slot.
-  #pickWorker() {
+  // The least busy ready worker that can take a task now (or, for a task that
+  // may wait in a worker, within the prefetch depth).
+  #pickWorker(prefetch) {
+    const c = this.#o.concurrentTasksPerWorker;
+    const limit = prefetch ? c * this.#depth : c;
     let best = null;
     for (const worker of this.#workers) {
       const n = worker.tasks.size;
-      if (worker.state !== 'ready' || n >= this.#o.concurrentTasksPerWorker) continue;
+      if (worker.state !== 'ready' || n >= limit) continue;
       if (best === null || n < best.tasks.size) {
         best = worker;
         if (n === 0) break;
@@ -180,6 +203,7 @@ class ProcessPool {
     worker.tasks.set(task.id, task);
     this.#running++;
     clearTimeout(worker.idleTimer);
+    task.sentAt = performance.now();
     const name = task.name ?? null;
     try {
       worker.child.send(task.arg === undefined ? [task.id, name] : [task.id, name, task.arg]);
@@ -187,6 +211,16 @@ class ProcessPool {
       this.#release(worker, task);
       this.#settle(task, false, err);
     }
+  }
+
+  // The task ran from when it was sent or the worker's previous result came,
+  // whichever is later (for concurrentTasksPerWorker 1; an estimate beyond).
+  #measure(worker, task) {
+    const now = performance.now();
+    const ms = now - Math.max(task.sentAt, worker.lastDone);
+    worker.lastDone = now;
+    this.#taskMs += (ms - this.#taskMs) / 8;
+    this.#depth = Math.max(1, Math.min(MAX_DEPTH, Math.floor(DEPTH_BUDGET_MS / this.#taskMs)));
   }
 
   // `task` leaves `worker` (finished, timed out or aborted).
@@ -226,6 +260,14 @@ class ProcessPool {
 
   // --- workers --------------------------------------------------------------
 
+  // Task slots of workers starting, and of those the pool may still start.
+  #startingSlots() {
+    if (this.#failing) return 0;
+    let workers = this.#o.size - this.#active;
+    for (const worker of this.#workers) if (worker.state === 'starting') workers++;
+    return workers * this.#o.concurrentTasksPerWorker;
+  }
+
   #ensureWorkers() {
     if (this.#state === 'destroyed' || this.#state === 'stopping') return;
     const { size, minSize, concurrentTasksPerWorker } = this.#o;
@@ -244,7 +286,8 @@ class ProcessPool {
 
   #spawn() {
     const { filename, serialization, execArgv, env, cwd } = this.#o;
-    const child = fork(WORKER_MAIN, [filename, serialization],
+    const child = fork(WORKER_MAIN,
+      [filename, serialization, String(this.#o.concurrentTasksPerWorker)],
       { execArgv, env, cwd, serialization });
     const worker = new Worker(child);
     this.#workers.add(worker);
@@ -278,6 +321,7 @@ class ProcessPool {
     if (kind === RESULT || kind === ERROR) {
       const task = worker.tasks.get(id);
       if (task === undefined) return; // timed out or aborted meanwhile
+      this.#measure(worker, task);
       this.#release(worker, task);
       if (kind === RESULT) this.#settle(task, true, payload);
       else this.#settle(task, false, decodeError(payload));
@@ -306,13 +350,16 @@ class ProcessPool {
     this.#running -= tasks.length;
     worker.tasks.clear();
 
+    // Back to the front of the queue, in order; the ones it was running are charged.
+    const c = this.#o.concurrentTasksPerWorker;
     for (let i = tasks.length - 1; i >= 0; i--) {
       const task = tasks[i];
       task.worker = null;
-      if (!worker.killedByPool && ++task.attempts > this.#o.maxRetries) {
+      const charged = !worker.killedByPool && i < c;
+      if (charged && ++task.attempts > this.#o.maxRetries) {
         this.#settle(task, false, new ERR_POOL_WORKER_DIED(code, signal, task.attempts));
       } else {
-        if (!worker.killedByPool) this.#counts.retried++;
+        if (charged) this.#counts.retried++;
         this.#queue.unshift(task);
       }
     }

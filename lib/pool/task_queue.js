@@ -24,6 +24,10 @@ class TaskQueue {
     this.size++;
   }
 
+  first() {
+    return this.#head;
+  }
+
   shift() {
     const task = this.#head;
     if (task) this.remove(task);

@@ -1,6 +1,6 @@
 'use strict';
 // Entry point of a pool worker: a plain Node process forked by the pool, with the
-// task file's path and the channel's serialization in argv. It loads the task file
+// task file's path, the channel's serialization and concurrentTasksPerWorker in argv. It loads the task file
 // (CommonJS by require(), ES modules by import()), says READY, then runs each
 // [id, name, arg] it receives and answers [RESULT, id, value] or [ERROR, id,
 // encodedError]. A file that fails to load is answered with [LOAD_ERROR, 0,
@@ -11,7 +11,8 @@ const {
 } = require('./wire');
 const { ERR_POOL_NO_TASK_FUNCTION, ERR_POOL_UNKNOWN_TASK } = require('./errors');
 
-const [filename, serialization] = process.argv.slice(2);
+const [filename, serialization, concurrencyArg] = process.argv.slice(2);
+const concurrency = Number(concurrencyArg);
 const clonable = clonableFor(serialization);
 
 // The functions a module offers: its export itself, or its (default export's) properties.
@@ -52,22 +53,49 @@ function reply(id, ok, value) {
   }
 }
 
-load().then((exported) => {
-  process.on('message', (msg) => {
-    if (!Array.isArray(msg)) return;
-    const [id, name, arg] = msg;
+// Tasks received and not yet started: the pool may send more than this worker runs
+// at once (concurrentTasksPerWorker); they start in the order they came.
+const waiting = [];
+let head = 0;
+let running = 0;
+let taskModule; // the task file's exports, once loaded
+
+function startWaiting() {
+  while (running < concurrency && head < waiting.length) {
+    const [id, name, arg] = waiting[head];
+    waiting[head++] = undefined;
+    if (head === waiting.length) waiting.length = head = 0;
+    running++;
     let out;
     try {
-      out = lookup(exported, name)(arg);
+      out = lookup(taskModule, name)(arg);
     } catch (err) {
-      reply(id, false, err);
-      return;
+      finish(id, false, err);
+      continue;
     }
     if (out !== null && typeof out === 'object' && typeof out.then === 'function') {
-      out.then((value) => reply(id, true, value), (err) => reply(id, false, err));
+      out.then((value) => finish(id, true, value, true),
+        (err) => finish(id, false, err, true));
     } else {
-      reply(id, true, out);
+      finish(id, true, out);
     }
+  }
+}
+
+// Each result goes at once (not batched): if a later task kills the process, the
+// pool has seen every result before it, and knows which task was running.
+function finish(id, ok, value, async) {
+  running--;
+  reply(id, ok, value);
+  if (async) startWaiting();
+}
+
+load().then((loaded) => {
+  taskModule = loaded;
+  process.on('message', (msg) => {
+    if (!Array.isArray(msg)) return;
+    waiting.push(msg);
+    startWaiting();
   });
   process.send([READY]);
 }, (err) => {
