@@ -42,7 +42,8 @@ module.exports = {
       rows.push({ label: `one task at a time: latency p50 vs ${peer}`, unit: 'µs', better: 'lower', builtin: [p, 'p50Us'], ours: [o, 'p50Us'] });
       rows.push({ label: `one task at a time: latency p99 vs ${peer}`, unit: 'µs', better: 'lower', builtin: [p, 'p99Us'], ours: [o, 'p99Us'] });
     }
-    const killNote = (b, o) => (b && o ? `kills: ${b.kills} (peer), ${o.kills} (ours)` : null);
+    const killNote = (b, o) => (b && o ? `kills: ${b.kills} (peer), ${o.kills} (ours); ` +
+      `never settled (counted as lost): ${b.unsettled} (peer), ${o.unsettled} (ours)` : null);
     for (const peer of WITH_RETRIES) {
       const p = caseFor(peer, 'kill');
       const o = caseFor('rust-cluster', 'kill');
