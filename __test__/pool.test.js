@@ -1,7 +1,7 @@
 'use strict';
 // require('rust-cluster/pool') on one machine: real worker processes, real deaths.
 // Task files are written to a temp directory; they are plain Node (no rust-cluster).
-const { test, describe, after } = require('node:test');
+const { test, describe, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const cp = require('node:child_process');
 const fs = require('node:fs');
@@ -64,6 +64,7 @@ module.exports.track = async () => {
   return now;
 };
 module.exports.types = (v) => v;
+module.exports.wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms, ms));
 `);
 
 async function rejection(promise) {
@@ -585,6 +586,230 @@ describe('pool', TIMEOUT, () => {
       assert.equal((await rejection(pool.run(1, { timeout: -1 }))).code, 'ERR_OUT_OF_RANGE');
     } finally {
       await pool.close();
+    }
+  });
+});
+
+// --- across machines: the Redis mode ------------------------------------------------
+// A redis-server of our own, on a free port, in a temp directory, nothing saved. Where
+// none is installed the tests are skipped with a reason, except under CI=true, where
+// they must run.
+
+const ROOT = path.resolve(__dirname, '..');
+const { freePort } = require('../bench/util');
+const REDIS_BIN = (() => {
+  for (const d of (process.env.PATH || '').split(path.delimiter)) {
+    const p = path.join(d, 'redis-server');
+    if (fs.existsSync(p)) return p;
+  }
+  return null;
+})();
+const redisSkip = REDIS_BIN === null && process.env.CI !== 'true' ?
+  'redis-server is not installed (apt-get install redis-server); CI installs it' : false;
+
+async function startRedis() {
+  assert.ok(REDIS_BIN, 'redis-server is not installed, and CI=true requires the Redis tests');
+  const port = await freePort();
+  const data = fs.mkdtempSync(path.join(dir, 'redis-'));
+  const proc = cp.spawn(REDIS_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--dir', data], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  await new Promise((resolve, reject) => {
+    proc.on('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
+    proc.stdout.on('data', (d) => {
+      out += d;
+      if (/Ready to accept connections/.test(out)) resolve();
+    });
+  });
+  proc.stdout.resume();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: () => new Promise((resolve) => {
+      if (proc.exitCode !== null) return resolve();
+      proc.once('exit', resolve);
+      proc.kill('SIGKILL');
+    }),
+  };
+}
+
+// A consumer in a process of its own: `size` workers, serving until SIGTERM.
+function startConsumer(url, name, { size = 1, visibilityTimeout = 1000 } = {}) {
+  const script = `const { Pool } = require(${JSON.stringify(path.join(ROOT, 'lib/pool'))});
+    const pool = new Pool({ filename: ${JSON.stringify(TASKS)}, size: ${size}, role: 'consumer',
+      queue: { redis: ${JSON.stringify(url)}, name: ${JSON.stringify(name)}, visibilityTimeout: ${visibilityTimeout} } });
+    process.on('SIGTERM', () => pool.close().then(() => process.exit(0)));
+    console.log('ready');`;
+  const proc = cp.spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const ready = new Promise((resolve, reject) => {
+    proc.on('exit', (code, signal) => reject(new Error(`consumer exited (${code} ${signal})`)));
+    proc.stdout.once('data', resolve);
+  });
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  return { proc, ready, exited };
+}
+
+describe('pool across machines (Redis)', { timeout: 120000, skip: redisSkip }, () => {
+  let redis;
+  const consumers = [];
+  let n = 0;
+  const queueName = () => `test-${process.pid}-${++n}`;
+
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    for (const c of consumers) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
+    await Promise.all(consumers.map((c) => c.exited));
+    if (redis) await redis.stop();
+  });
+
+  for (const serialization of ['advanced', 'json']) {
+    test(`role 'both': results, errors and named exports through Redis (${serialization})`, async () => {
+      const pool = new Pool({ filename: TASKS, size: 2, serialization, queue: { redis: redis.url, name: queueName() } });
+      try {
+        assert.equal(await pool.run(41), 41);
+        assert.equal(await pool.run([2, 3], { name: 'add' }), 5);
+        assert.equal(await pool.run(undefined), undefined);
+        const err = await rejection(pool.run(null, { name: 'throwCustom' }));
+        assert.equal(err.name, 'ValidationError');
+        assert.equal(err.code, 'E_BAD');
+        assert.deepEqual(err.details, { min: 3, tags: ['a', 'b'] });
+        assert.match(err.stack, /^ValidationError: bad input\n\s+at module\.exports\.throwCustom/);
+        assert.equal(err.cause.message, 'inner');
+        const values = await Promise.all(Array.from({ length: 500 }, (_, i) => pool.run(i)));
+        assert.deepEqual(values, Array.from({ length: 500 }, (_, i) => i));
+        assert.equal(pool.stats().completed, 500 + 3);
+        assert.equal(pool.stats().pending, 0);
+      } finally {
+        await pool.close();
+      }
+    });
+  }
+
+  test('a producer and two consumer processes share the work', async () => {
+    const name = queueName();
+    const pair = [startConsumer(redis.url, name), startConsumer(redis.url, name)];
+    consumers.push(...pair);
+    await Promise.all(pair.map((c) => c.ready));
+    const producer = new Pool({ filename: TASKS, role: 'producer', queue: { redis: redis.url, name } });
+    try {
+      assert.equal(producer.stats().workers, 0);
+      const results = await Promise.all(Array.from({ length: 2000 }, (_, i) => producer.run(i, { name: 'echoPid' })));
+      assert.deepEqual(results.map(([x]) => x), Array.from({ length: 2000 }, (_, i) => i));
+      assert.equal(new Set(results.map(([, pid]) => pid)).size, 2, 'both consumers worked');
+    } finally {
+      await producer.close();
+      for (const c of pair) c.proc.kill('SIGTERM');
+      assert.deepEqual(await Promise.all(pair.map((c) => c.exited)), [0, 0]);
+    }
+  });
+
+  test('kill -9 one of three consumers during 10,000 tasks: each resolves once at the producer', async (t) => {
+    const name = queueName();
+    const three = [0, 1, 2].map(() => startConsumer(redis.url, name, { visibilityTimeout: 1000 }));
+    consumers.push(...three);
+    await Promise.all(three.map((c) => c.ready));
+    const producer = new Pool({ filename: TASKS, role: 'producer', queue: { redis: redis.url, name } });
+    try {
+      const N = 10000;
+      let done = 0;
+      let killedAt = 0;
+      let last = 0;
+      const counts = new Uint32Array(N);
+      const t0 = Date.now();
+      const all = Array.from({ length: N }, (_, i) => producer.run(i).then((x) => {
+        counts[x]++;
+        last = Date.now();
+        if (++done === 2000) {
+          three[0].proc.kill('SIGKILL');
+          killedAt = Date.now();
+        }
+        return x;
+      }));
+      const values = await Promise.all(all);
+      assert.deepEqual(values, Array.from({ length: N }, (_, i) => i));
+      assert.ok(counts.every((c) => c === 1));
+      assert.equal(await three[0].exited, null);
+      assert.ok(killedAt > 0);
+      t.diagnostic(`10,000 tasks in ${last - t0} ms; the last result came ${last - killedAt} ms after the kill (visibilityTimeout 1000 ms)`);
+      assert.equal(producer.stats().pending, 0);
+    } finally {
+      await producer.close();
+      for (const c of three.slice(1)) c.proc.kill('SIGTERM');
+      await Promise.all(three.map((c) => c.exited));
+    }
+  });
+
+  test('a task that ran twice (its consumer stalled past visibilityTimeout) settles once', async () => {
+    const name = queueName();
+    const Redis = require('ioredis');
+    const admin = new Redis(redis.url);
+    const a = startConsumer(redis.url, name, { visibilityTimeout: 300 });
+    consumers.push(a);
+    await a.ready;
+    const producer = new Pool({ filename: TASKS, role: 'producer', queue: { redis: redis.url, name } });
+    try {
+      const result = producer.run(600, { name: 'wait' });
+      // Consumer A has taken the task once it is pending in the group.
+      let pending = [];
+      const key = `rc-pool:{${name}}:tasks`;
+      const poll = setInterval(async () => {
+        pending = await admin.xpending(key, 'consumers', '-', '+', 10).catch(() => []);
+      }, 10);
+      try {
+        await waitFor(() => pending.length === 1, 'consumer A to take the task');
+      } finally {
+        clearInterval(poll);
+      }
+      a.proc.kill('SIGSTOP');
+      const b = startConsumer(redis.url, name, { visibilityTimeout: 300 });
+      consumers.push(b);
+      await b.ready;
+      assert.equal(await result, 600);
+      a.proc.kill('SIGCONT');
+      await waitFor(() => producer.stats().dropped === 1, 'the second result to be dropped');
+      b.proc.kill('SIGTERM');
+      await b.exited;
+    } finally {
+      a.proc.kill('SIGCONT');
+      a.proc.kill('SIGTERM');
+      await a.exited;
+      await producer.close();
+      admin.disconnect();
+    }
+  });
+
+  test('producer side: timeout, AbortSignal, maxQueue; a consumer-only pool cannot run()', async () => {
+    const name = queueName();
+    const producer = new Pool({ filename: TASKS, role: 'producer', maxQueue: 2, queue: { redis: redis.url, name } });
+    const consumer = new Pool({ filename: TASKS, size: 1, role: 'consumer', queue: { redis: redis.url, name: queueName() } });
+    try {
+      // Nobody consumes `name`: tasks stay queued in Redis.
+      const timedOut = rejection(producer.run(1, { timeout: 100 }));
+      const ac = new AbortController();
+      const aborted = rejection(producer.run(2, { signal: ac.signal }));
+      assert.equal((await rejection(producer.run(3))).code, 'ERR_POOL_QUEUE_FULL');
+      ac.abort();
+      assert.equal((await aborted).name, 'AbortError');
+      assert.equal((await timedOut).code, 'ERR_POOL_TASK_TIMEOUT');
+      assert.equal(producer.stats().pending, 0);
+      assert.equal((await rejection(consumer.run(1))).code, 'ERR_POOL_NOT_PRODUCER');
+    } finally {
+      await Promise.all([producer.destroy(), consumer.close()]);
+    }
+  });
+
+  test('invalid queue options throw coded errors', () => {
+    for (const [options, code] of [
+      [{ queue: 'redis://x' }, 'ERR_INVALID_ARG_TYPE'],
+      [{ queue: {} }, 'ERR_INVALID_ARG_TYPE'],
+      [{ queue: { redis: redis.url, name: '' } }, 'ERR_INVALID_ARG_VALUE'],
+      [{ queue: { redis: redis.url, visibilityTimeout: 0 } }, 'ERR_OUT_OF_RANGE'],
+      [{ queue: { redis: redis.url, prefetch: -1 } }, 'ERR_OUT_OF_RANGE'],
+      [{ queue: { redis: redis.url }, role: 'boss' }, 'ERR_INVALID_ARG_VALUE'],
+      [{ role: 'producer' }, 'ERR_INVALID_ARG_VALUE'],
+    ]) {
+      assert.throws(() => new Pool({ filename: TASKS, size: 1, ...options }), { code });
     }
   });
 });

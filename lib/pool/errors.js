@@ -17,6 +17,9 @@ const ERR_POOL_UNKNOWN_TASK = makeNodeError('ERR_POOL_UNKNOWN_TASK', TypeError,
 const ERR_POOL_NO_TASK_FUNCTION = makeNodeError('ERR_POOL_NO_TASK_FUNCTION', TypeError,
   (file) => `${file} exports no function (module.exports = fn, or named exports)`);
 
+const ERR_POOL_NOT_PRODUCER = makeNodeError('ERR_POOL_NOT_PRODUCER', Error,
+  (role) => `run() needs role 'producer' or 'both'; this pool's role is '${role}'`);
+
 const DiedBase = makeNodeError('ERR_POOL_WORKER_DIED', Error,
   (code, signal, attempts) => `The worker running the task ${signal ?
     `was killed by ${signal}` : `exited with code ${code}`} (attempts: ${attempts})`);
@@ -35,6 +38,7 @@ module.exports = {
   ERR_POOL_CLOSED,
   ERR_POOL_DESTROYED,
   ERR_POOL_NO_TASK_FUNCTION,
+  ERR_POOL_NOT_PRODUCER,
   ERR_POOL_QUEUE_FULL,
   ERR_POOL_TASK_TIMEOUT,
   ERR_POOL_UNKNOWN_TASK,

@@ -1,11 +1,16 @@
 'use strict';
 // require('rust-cluster/pool'): a process pool whose tasks survive worker deaths.
 // `new Pool(options)` validates the options (Node-style coded errors) and runs the
-// tasks on this machine's workers (ProcessPool).
+// tasks on this machine's workers (ProcessPool), or, with `queue`, through Redis
+// across machines (RedisQueue).
 const os = require('node:os');
 const path = require('node:path');
 const { backoffOptions } = require('../internal/backoff');
-const { ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE } = require('../internal/errors');
+const {
+  ERR_INVALID_ARG_TYPE,
+  ERR_INVALID_ARG_VALUE,
+  ERR_OUT_OF_RANGE,
+} = require('../internal/errors');
 const {
   getValidatedPath,
   validateAbortSignal,
@@ -15,6 +20,10 @@ const {
   validateString,
 } = require('../internal/validators');
 const { ProcessPool } = require('./process_pool');
+
+// The Redis mode is loaded only when asked for (it needs ioredis).
+const engineFor = (o) => (o.queue === null ? new ProcessPool(o) :
+  new (require('./redis_queue').RedisQueue)(o));
 
 const MAX_TIMER = 2 ** 31 - 1; // setTimeout's limit
 
@@ -60,15 +69,47 @@ function poolOptions(options) {
     }),
     cwd: opt('cwd', undefined, (v, n) => getValidatedPath(v, n)),
     restart: backoffOptions(options.restart, 'options.restart'),
+    queue: null,
+    role: 'both',
   };
+  if (options.queue !== undefined) {
+    o.queue = queueOptions(options.queue, o);
+    o.role = opt('role', 'both', (v, n) => {
+      validateOneOf(v, n, ['producer', 'consumer', 'both']);
+      return v;
+    });
+  } else if (options.role !== undefined) {
+    throw new ERR_INVALID_ARG_VALUE('options.role', options.role, 'needs options.queue');
+  }
   return o;
+}
+
+// options.queue: the Redis mode.
+function queueOptions(queue, o) {
+  validateObject(queue, 'options.queue');
+  const { redis } = queue;
+  if (typeof redis !== 'string' && (redis === null || typeof redis !== 'object' || Array.isArray(redis))) {
+    throw new ERR_INVALID_ARG_TYPE('options.queue.redis', ['string', 'Object'], redis);
+  }
+  const opt = (key, fallback, check) => (queue[key] === undefined ? fallback :
+    check(queue[key], `options.queue.${key}`));
+  return {
+    redis,
+    name: opt('name', 'jobs', (v, n) => {
+      validateString(v, n);
+      if (v === '') throw new ERR_INVALID_ARG_VALUE(n, v, 'must not be empty');
+      return v;
+    }),
+    visibilityTimeout: opt('visibilityTimeout', 30000, (v, n) => integer(v, n, 1, MAX_TIMER)),
+    prefetch: opt('prefetch', 'auto', (v, n) => (v === 'auto' ? v : integer(v, n, 0))),
+  };
 }
 
 class Pool {
   #engine;
 
   constructor(options) {
-    this.#engine = new ProcessPool(poolOptions(options));
+    this.#engine = engineFor(poolOptions(options));
   }
 
   // Resolves with the task's return value, rejects with what it threw (or why it

@@ -14,14 +14,13 @@
 const path = require('node:path');
 const { fork } = require('../child_process');
 const { Backoff } = require('../internal/backoff');
-const { AbortError } = require('../internal/errors');
+const { deferred, abortError, arm, disarm } = require('./cancellation');
 const { READY, RESULT, ERROR, LOAD_ERROR, decodeError } = require('./wire');
 const { TaskQueue } = require('./task_queue');
 const {
   ERR_POOL_CLOSED,
   ERR_POOL_DESTROYED,
   ERR_POOL_QUEUE_FULL,
-  ERR_POOL_TASK_TIMEOUT,
   ERR_POOL_WORKER_DIED,
 } = require('./errors');
 
@@ -78,7 +77,7 @@ class ProcessPool {
   run(arg, name, signal, timeout) {
     if (this.#state !== 'open') return Promise.reject(new ERR_POOL_CLOSED());
     if (signal?.aborted) {
-      return Promise.reject(new AbortError(undefined, { cause: signal.reason }));
+      return Promise.reject(abortError(signal));
     }
     // Tasks beyond maxQueue wait for nobody: they fail now. A task that a worker
     // can run now, or that one starting (or about to start) will, does not wait.
@@ -87,31 +86,24 @@ class ProcessPool {
         (this.#queue.size > 0 || this.#pickWorker(false) === null)) {
       return Promise.reject(new ERR_POOL_QUEUE_FULL(maxQueue));
     }
-    let resolve;
-    let reject;
-    const promise = new Promise((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
+    const { promise, resolve, reject } = deferred();
+    const ms = timeout ?? this.#o.taskTimeout;
     const task = {
       id: this.#nextId++, arg, name, resolve, reject, worker: null, attempts: 0,
-      done: false, timer: null, signal, onAbort: null, prev: null, next: null, sentAt: 0,
-      prefetch: !signal && !((timeout ?? this.#o.taskTimeout) > 0),
+      done: false, timer: null, signal: null, onAbort: null, prev: null, next: null, sentAt: 0,
+      prefetch: !signal && !(ms > 0),
     };
     if (++this.#pending === 1) this.#refAll();
     this.#queue.push(task);
     this.#dispatch();
     if (task.done) return promise; // its argument could not be sent
-    const ms = timeout ?? this.#o.taskTimeout;
-    if (ms > 0) {
-      task.timer = setTimeout(() => this.#cancel(task, new ERR_POOL_TASK_TIMEOUT(ms)), ms);
-    }
-    if (signal) {
-      task.onAbort = () => this.#cancel(task,
-        new AbortError(undefined, { cause: signal.reason }));
-      signal.addEventListener('abort', task.onAbort, { once: true });
-    }
+    arm(task, ms, signal, (t, reason) => this.#cancel(t, reason));
     return promise;
+  }
+
+  // The moving average of a task's time in a worker, ms.
+  taskMs() {
+    return this.#taskMs;
   }
 
   // Tasks prefetched by a worker count as queued until it can start them.
@@ -155,11 +147,7 @@ class ProcessPool {
 
   #end() {
     if (this.#ended === null) {
-      let resolve;
-      const promise = new Promise((res) => {
-        resolve = res;
-      });
-      this.#ended = { promise, resolve };
+      this.#ended = deferred();
       this.#refAll(); // until every worker has exited
     }
     return this.#ended;
@@ -234,8 +222,7 @@ class ProcessPool {
   #settle(task, ok, value) {
     if (task.done) return;
     task.done = true;
-    clearTimeout(task.timer);
-    if (task.onAbort) task.signal.removeEventListener('abort', task.onAbort);
+    disarm(task);
     if (ok) this.#counts.completed++;
     else this.#counts.failed++;
     if (--this.#pending === 0) this.#refAll();
