@@ -211,3 +211,27 @@ cluster.fork().nonexistent();
   assert.match(r.stdout, /bad\.ts\(4,\d+\): error TS2/);
   assert.match(r.stdout, /bad\.ts\(5,\d+\): error TS2339/);
 });
+
+test('rust-cluster/pool is typed: options, run() and stats()', { skip, timeout: 180_000 }, (t) => {
+  const dir = project();
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(dir, 'pool.ts'), `
+import { Pool, PoolOptions, PoolStats } from 'rust-cluster/pool';
+const options: PoolOptions = { filename: new URL('file:///task.js'), size: 2, serialization: 'json',
+  restart: { delay: 50 } };
+const pool = new Pool(options);
+async function total(): Promise<number> {
+  const n = await pool.run<number>(1, { name: 'add', timeout: 100, signal: AbortSignal.timeout(5) });
+  const s: PoolStats = pool.stats();
+  await pool.close();
+  return n + s.completed;
+}
+void total;
+// @ts-expect-error filename is required
+new Pool({ size: 2 });
+// @ts-expect-error serialization is 'json' or 'advanced'
+new Pool({ filename: 'task.js', serialization: 'v8' });
+`);
+  const r = tsc(dir, ['pool.ts'], configs['CommonJS, esModuleInterop'].options);
+  assert.equal(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
+});

@@ -227,6 +227,7 @@ function errnoException(errno, syscall) {
 module.exports = {
   AbortError,
   errnoException,
+  makeNodeError,
   ERR_CHILD_CLOSED_BEFORE_REPLY,
   ERR_CHILD_PROCESS_IPC_REQUIRED,
   ERR_CHILD_PROCESS_STDIO_MAXBUFFER,

@@ -1,0 +1,107 @@
+'use strict';
+// Entry point of a pool worker: a plain Node process forked by the pool, with the
+// task file's path, the channel's serialization and concurrentTasksPerWorker in argv. It loads the task file
+// (CommonJS by require(), ES modules by import()), says READY, then runs each
+// [id, name, arg] it receives and answers [RESULT, id, value] or [ERROR, id,
+// encodedError]. A file that fails to load is answered with [LOAD_ERROR, 0,
+// encodedError], and the pool stops this worker.
+const { pathToFileURL } = require('node:url');
+const {
+  READY, RESULT, ERROR, LOAD_ERROR, encodeError, clonableFor,
+} = require('./wire');
+const { ERR_POOL_NO_TASK_FUNCTION, ERR_POOL_UNKNOWN_TASK } = require('./errors');
+
+const [filename, serialization, concurrencyArg] = process.argv.slice(2);
+const concurrency = Number(concurrencyArg);
+const clonable = clonableFor(serialization);
+
+// The functions a module offers: its export itself, or its (default export's) properties.
+function functionsOf(exported, name) {
+  const places = [exported, exported?.default];
+  return name == null ? places : places.map((place) => place?.[name]);
+}
+
+async function load() {
+  let exported;
+  try {
+    exported = require(filename);
+  } catch (err) {
+    if (err?.code !== 'ERR_REQUIRE_ESM' && err?.code !== 'ERR_REQUIRE_ASYNC_MODULE') throw err;
+    exported = await import(pathToFileURL(filename).href);
+  }
+  const places = functionsOf(exported).filter((p) => p != null);
+  if (!places.some((p) => typeof p === 'function' ||
+      Object.keys(p).some((k) => typeof p[k] === 'function'))) {
+    throw new ERR_POOL_NO_TASK_FUNCTION(filename);
+  }
+  return exported;
+}
+
+function lookup(exported, name) {
+  const fn = functionsOf(exported, name).find((f) => typeof f === 'function');
+  if (fn === undefined) throw new ERR_POOL_UNKNOWN_TASK(filename, name ?? undefined);
+  return fn;
+}
+
+// A result the channel cannot carry is reported as the task's error instead.
+function reply(id, ok, value) {
+  try {
+    if (ok) process.send(value === undefined ? [RESULT, id] : [RESULT, id, value]);
+    else process.send([ERROR, id, encodeError(value, clonable)]);
+  } catch (err) {
+    process.send([ERROR, id, encodeError(err, clonable)]);
+  }
+}
+
+// Tasks received and not yet started: the pool may send more than this worker runs
+// at once (concurrentTasksPerWorker); they start in the order they came.
+const waiting = [];
+let head = 0;
+let running = 0;
+let taskModule; // the task file's exports, once loaded
+
+function startWaiting() {
+  while (running < concurrency && head < waiting.length) {
+    const [id, name, arg] = waiting[head];
+    waiting[head++] = undefined;
+    if (head === waiting.length) waiting.length = head = 0;
+    running++;
+    let out;
+    try {
+      out = lookup(taskModule, name)(arg);
+    } catch (err) {
+      finish(id, false, err);
+      continue;
+    }
+    if (out !== null && typeof out === 'object' && typeof out.then === 'function') {
+      out.then((value) => finish(id, true, value, true),
+        (err) => finish(id, false, err, true));
+    } else {
+      finish(id, true, out);
+    }
+  }
+}
+
+// Each result goes at once (not batched): if a later task kills the process, the
+// pool has seen every result before it, and knows which task was running.
+function finish(id, ok, value, async) {
+  running--;
+  reply(id, ok, value);
+  if (async) startWaiting();
+}
+
+load().then((loaded) => {
+  taskModule = loaded;
+  process.on('message', (msg) => {
+    if (!Array.isArray(msg)) return;
+    waiting.push(msg);
+    startWaiting();
+  });
+  process.send([READY]);
+}, (err) => {
+  process.send([LOAD_ERROR, 0, encodeError(err, clonable)]);
+});
+
+// The pool disconnects a worker it retires; whatever the task file left open
+// must not keep it alive.
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,69 @@
+// Types of `rust-cluster/pool`: a process pool whose tasks survive worker deaths.
+
+/** Exponential backoff between attempts to start a worker after a failed start. */
+export interface RestartBackoff {
+    /** ms before the first new attempt. Default 100. */
+    delay?: number;
+    /** Upper bound of the delay, ms. Default 15000. */
+    maxDelay?: number;
+    /** Each further delay is this many times the previous one. Default 2. */
+    factor?: number;
+}
+
+export interface PoolOptions {
+    /** The task file: a path (relative to the current directory) or a file: URL. */
+    filename: string | URL;
+    /** Most workers. Default `os.availableParallelism()`. */
+    size?: number;
+    /** Workers kept even when idle. Default `size`. */
+    minSize?: number;
+    /** Times a task whose worker died is run again, on another worker. Default 0. */
+    maxRetries?: number;
+    /** ms from `run()` to `ERR_POOL_TASK_TIMEOUT`; 0: none. Default 0. */
+    taskTimeout?: number;
+    /** Tasks that may wait for a worker; beyond it `run()` rejects with `ERR_POOL_QUEUE_FULL`. Default Infinity. */
+    maxQueue?: number;
+    /** Tasks one worker runs at the same time. Default 1. */
+    concurrentTasksPerWorker?: number;
+    /** How arguments, results and errors cross the channel. Default 'advanced'. */
+    serialization?: "advanced" | "json";
+    /** ms an idle worker above `minSize` lives; 0: it stays. Default 0. */
+    idleTimeout?: number;
+    /** Node options of the workers. Default `process.execArgv`. */
+    execArgv?: string[];
+    /** Environment of the workers. Default `process.env`. */
+    env?: NodeJS.ProcessEnv;
+    /** Working directory of the workers. Default the parent's. */
+    cwd?: string | URL;
+    /** Backoff after a failed start. */
+    restart?: RestartBackoff;
+}
+
+export interface RunOptions {
+    /** The exported function to call; default: the default export. */
+    name?: string;
+    /** Aborting rejects with an `AbortError`; a running task's worker is killed. */
+    signal?: AbortSignal;
+    /** ms; overrides `taskTimeout` for this task. */
+    timeout?: number;
+}
+
+export interface PoolStats {
+    workers: number;
+    queued: number;
+    running: number;
+    completed: number;
+    failed: number;
+    retried: number;
+    restarts: number;
+}
+
+export class Pool {
+    constructor(options: PoolOptions);
+    run<T = any>(arg?: unknown, options?: RunOptions): Promise<T>;
+    stats(): PoolStats;
+    /** Finishes the accepted tasks, then stops the workers. */
+    close(): Promise<void>;
+    /** Rejects the pending tasks with `ERR_POOL_DESTROYED` and kills the workers now. */
+    destroy(): Promise<void>;
+}
