@@ -124,6 +124,9 @@ class Supervisor extends EventEmitter {
     const record = new Record(worker, slot);
     this.records.set(worker.id, record);
     this.pipeOutput(worker);
+    // A write to a worker whose channel just closed fails ('error' on it); its exit,
+    // which follows, is what the supervisor acts on.
+    worker.on('error', noop);
     worker.process.on('internalMessage', (message) => {
       if (message.cmd === STATS) record.connections = message.connections;
     });
@@ -371,7 +374,8 @@ class Supervisor extends EventEmitter {
         record.cpu = Math.round(((cpuTime - record.cpuTime) / checkInterval) * 1000) / 10;
         record.cpuTime = cpuTime;
       }
-      if (worker.isConnected()) worker.process.send({ cmd: STATS });
+      // A worker leaving may close its channel before this is written: no matter.
+      if (worker.isConnected()) worker.process.send({ cmd: STATS }, noop);
       if (maxMemory === null || record.retiring || slot.worker !== worker || slot.next !== null ||
           this.reloading !== null || !stateOf(worker).serving) continue;
       const rss = rssOf(pid);
@@ -380,6 +384,7 @@ class Supervisor extends EventEmitter {
         this.replace(slot).catch(noop); // a replacement that fails counts as a failed start
       }
     }
+    if (this.listenerCount('stats') > 0) this.emit('stats', this.stats());
   }
 }
 
