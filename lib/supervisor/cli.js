@@ -149,10 +149,22 @@ async function main(argv) {
       return;
     }
   }
+  const say = (line) => process.stderr.write(`rust-cluster: ${line}\n`);
+  if (metrics !== null) {
+    const { address, port } = metrics.address();
+    say(`metrics at http://${address}:${port}/metrics`);
+  }
   const printStats = () => process.stdout.write(statsTable(sup.stats()));
   process.on('SIGUSR2', printStats);
-  sup.on('crashloop', (err) => process.stderr.write(`rust-cluster: ${err.message}\n`));
+  sup.on('ready', () => say(`${sup.stats().length} workers ready`));
+  sup.on('restart', (worker, code, signal, delay) => {
+    say(`worker ${worker.id} exited (${signal ?? `code ${code}`}), restarting in ${delay} ms`);
+  });
+  sup.on('memory', (worker, rss) => say(`worker ${worker.id} uses ${Math.round(rss / 2 ** 20)}M: replacing it`));
+  sup.on('reload', ({ instances, duration }) => say(`reloaded ${instances} workers in ${duration} ms`));
+  sup.on('crashloop', (err) => say(err.message));
   sup.once('shutdown', (crashed) => {
+    say('all workers exited');
     process.exitCode ??= crashed ? 1 : 0;
     process.removeListener('SIGUSR2', printStats);
     metrics?.close();
