@@ -13,7 +13,7 @@ const util = require('node:util');
 const binding = require('../../binding');
 const reactor = require('../reactor');
 const serializations = require('./serialization');
-const handles = require('./handles');
+const handlePassing = require('./handle_passing');
 const {
   ERR_INVALID_ARG_TYPE,
   ERR_IPC_CHANNEL_CLOSED,
@@ -142,12 +142,12 @@ class Channel {
     const swallowErrors = options !== undefined && options.swallowErrors === true;
 
     if (handle) {
-      const envelope = { cmd: 'NODE_HANDLE', type: handles.handleType(handle), msg: message };
+      const envelope = { cmd: 'NODE_HANDLE', type: handlePassing.handleType(handle), msg: message };
       if (this.handleQueue !== null) {
         this.handleQueue.push({ message, handle, options, callback });
         return this.handleQueue.length === 1;
       }
-      const wrap = handles.toWrap(this, envelope, handle, options || {});
+      const wrap = handlePassing.toWrap(this, envelope, handle, options || {});
       // No native handle left (a closed socket or server): the message goes alone.
       if (wrap) return this.writeHandle(envelope, wrap, options, callback);
     } else if (this.handleQueue !== null && !(message !== null && kind === 'object' &&
@@ -380,7 +380,7 @@ class Channel {
       return;
     }
     this.sendInternal({ cmd: 'NODE_HANDLE_ACK' }, true);
-    handles.receive(this, envelope, fd, (err, handle) => {
+    handlePassing.receive(this, envelope, fd, (err, handle) => {
       if (err) {
         this.target.emit('error', err);
       } else if (!this.attached) {
