@@ -7,6 +7,7 @@ mod listen;
 mod napi_cluster;
 mod napi_ipc;
 mod napi_process;
+mod owner;
 mod reactor;
 mod scheduler;
 mod spawn;
