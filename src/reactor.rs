@@ -833,9 +833,11 @@ mod tests {
         assert!(matches!(evs.last(), Some(Event::Close { channel }) if *channel == id));
         assert_eq!(channel_write(id, b"late\n", None), -i64::from(libc::EBADF));
 
-        // Oversized frame: the good frame, then error, then close.
+        // Oversized frame (announced as 17 bytes, 16 of them arrived): the good frame, then
+        // error, then close.
         let (id, mut child) = channel(Serialization::Advanced, 16);
         child.write_all(&[0, 0, 0, 1, 7, 0, 0, 0, 17]).unwrap();
+        child.write_all(&[9; 16]).unwrap();
         let evs = d.until(closed(id));
         assert_eq!(data_of(&evs, id).0, [0, 0, 0, 1, 7]);
         match &evs[evs.len() - 2] {
