@@ -10,7 +10,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 
-const apt = require('../scripts/conformance/apt');
+const apt = require('../scripts/private-apt');
 
 function tmpdir(t) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-fetch-test-'));

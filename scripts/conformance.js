@@ -12,7 +12,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { resolveTests } = require('./conformance/tests');
-const { Unavailable } = require('./conformance/apt');
+const { Unavailable } = require('./private-apt');
 const runner = require('./conformance/runner');
 const expected = require('./conformance/list');
 

@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const apt = require('./apt');
+const apt = require('../private-apt');
 
 const TEST_DIRS = ['parallel', 'sequential'];
 const TEST_RE = /^test-(cluster|child-process)-.*\.m?js$/;

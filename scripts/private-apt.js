@@ -1,10 +1,11 @@
 'use strict';
-// Finds and downloads the upstream tarball of Debian's `nodejs` source package (it holds Node's
-// own tests) with apt on a private configuration: its own sources list, index lists and archive
-// directory under the user's cache. Nothing of the machine's apt setup is read or changed, so
-// this works as any user, root or not. The Debian packaging files (.dsc, .debian.tar.xz) are not
-// needed and not fetched: only `<name>.orig.tar.xz`, checked against the size and SHA-256 that
-// the (signed) Sources index lists.
+// apt on a private configuration: its own sources list, index lists and archive directory
+// under the user's cache, so that nothing of the machine's apt setup is read or changed and it
+// works as any user, root or not. Two users: the conformance runner, which takes Node's own
+// tests from the upstream tarball of Debian's `nodejs` source package (only `<name>.orig.tar.xz`,
+// checked against the size and SHA-256 that the signed Sources index lists; the .dsc and Debian
+// diff are not needed), and the tests that need a redis-server the machine lacks
+// (scripts/redis-server.js).
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -172,12 +173,19 @@ class PrivateApt {
     this.sourceList = sourceList;
   }
 
-  configure() {
+  // `entries`: [type, uri, suite] triples (type `deb` or `deb-src`), all signed by Debian.
+  configure(entries) {
     for (const sub of ['lists/partial', 'cache/archives/partial']) {
       fs.mkdirSync(path.join(this.dir, sub), { recursive: true });
     }
-    const lines = SUITES.map(([uri, suite]) => `deb-src [signed-by=${KEYRING}] ${uri} ${suite} main`);
-    fs.writeFileSync(this.sourceList, `# rust-cluster conformance: Debian source indexes, private to this cache\n${lines.join('\n')}\n`);
+    const lines = entries.map(([type, uri, suite]) => `${type} [signed-by=${KEYRING}] ${uri} ${suite} main`);
+    fs.writeFileSync(this.sourceList, `# rust-cluster: Debian indexes, private to this cache\n${lines.join('\n')}\n`);
+  }
+
+  // `apt-get download` of these binary packages into `dir` (no dependencies, nothing installed).
+  downloadPackages(names, dir) {
+    const res = run('apt-get', [...this.options, 'download', ...names], { cwd: dir, timeout: 600e3 });
+    if (res.status !== 0) throw new Unavailable(`apt-get download ${names.join(' ')}: ${firstError(res)}`);
   }
 
   // Returns apt's first error, or null. A suite the mirror lacks fails the update but the other
@@ -226,15 +234,19 @@ function dropLegacyFile(log) {
 }
 
 // The private apt, updated, with the versions it offers; Unavailable if apt cannot work here.
-function openApt(dir, log) {
-  dropLegacyFile(log);
-  if (!hasCommand('apt-get') || !fs.existsSync(APT_HELPER)) {
-    throw new Unavailable('apt is not installed (Node\'s tests come from Debian\'s nodejs source package; ' +
-      'or pass --tests-dir <node source tree>)');
-  }
+// A private apt over `entries` (see configure), or Unavailable where apt cannot work here.
+function privateApt(dir, entries) {
+  if (!hasCommand('apt-get') || !fs.existsSync(APT_HELPER)) throw new Unavailable('apt is not installed');
   if (!fs.existsSync(KEYRING)) throw new Unavailable(`${KEYRING} is missing (package debian-archive-keyring)`);
   const apt = new PrivateApt(dir);
-  apt.configure();
+  apt.configure(entries);
+  return apt;
+}
+
+// The private apt for Node's tests, updated, with the nodejs source versions it lists.
+function openApt(dir, log) {
+  dropLegacyFile(log);
+  const apt = privateApt(dir, SUITES.map(([uri, suite]) => ['deb-src', uri, suite]));
   const updateError = apt.update(log);
   const versions = apt.versions();
   if (!versions.length) {
@@ -247,6 +259,9 @@ function openApt(dir, log) {
 
 module.exports = {
   Unavailable,
+  MIRROR,
+  SECURITY_MIRROR,
+  privateApt,
   compareDebVersions,
   versionMajor,
   pickVersion,
