@@ -114,7 +114,7 @@ async function main() {
     const version = spawnSync(node, ['--version'], { encoding: 'utf8' }).stdout.trim();
     const row = { major, version };
     if (!values['conformance-only']) {
-      const t = await run(node, ['--test', '--test-concurrency=2', '--test-timeout=120000', '__test__/']);
+      const t = await run(node, ['--test', '--test-concurrency=2', '--test-timeout=300000', '__test__/']);
       row.tests = { ...testCounts(t.out), ok: t.code === 0 };
     }
     const c = await run(node, ['scripts/conformance.js', '--ci']);
