@@ -125,7 +125,8 @@ async function main() {
     source = resolveTests({ testsDir: opts['tests-dir'], refresh: opts.refresh, pinned: list.sourceVersion, log });
   } catch (e) {
     if (!(e instanceof Unavailable)) throw e;
-    console.log(`conformance: not run, Node's tests cannot be had here: ${e.message.split('\n')[0]}` +
+    const why = e.message.replace(/:?\n/g, '; ');
+    console.log(`conformance: not run, Node's tests cannot be had here: ${why.length > 400 ? `${why.slice(0, 399)}…` : why}` +
       `${STRICT ? ' (CI=true: a failure)' : ''}`);
     return STRICT ? 1 : 0;
   }

@@ -132,15 +132,21 @@ function verifyFile(file, { size, sha256 }) {
 
 // ---------------------------------------------------------------- running apt privately
 
-function run(cmd, args, opts = {}) {
+function run(cmd, args, { env, ...opts } = {}) {
   const res = spawnSync(cmd, args, {
     encoding: 'utf8',
     maxBuffer: 64 << 20,
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C' },
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', LC_ALL: 'C', ...env },
     ...opts,
   });
   if (res.error) throw new Error(`${cmd} ${args.join(' ')}: ${res.error.message}`);
   return res;
+}
+
+// The machine's proxy settings, the one part of its apt configuration a private apt keeps.
+function proxySettings() {
+  const res = run('apt-config', ['dump']);
+  return (res.stdout || '').split('\n').filter((l) => /^Acquire::[a-z]+::Proxy/i.test(l)).join('\n');
 }
 
 function firstError(res) {
@@ -157,6 +163,9 @@ function hasCommand(name) {
 class PrivateApt {
   constructor(dir) {
     this.dir = dir;
+    // APT_CONFIG is read before /etc/apt/apt.conf{,.d}, so it can turn them off: no machine
+    // hooks (e.g. Post-Invoke-Success running appstreamcli as root), no extra index targets.
+    this.config = path.join(dir, 'apt.conf');
     const sourceList = path.join(dir, 'sources.list');
     this.options = [
       `Dir::Etc::SourceList=${sourceList}`,
@@ -178,13 +187,23 @@ class PrivateApt {
     for (const sub of ['lists/partial', 'cache/archives/partial']) {
       fs.mkdirSync(path.join(this.dir, sub), { recursive: true });
     }
+    // Signatures are checked, but not the Release files' expiry dates: an index past its
+    // Valid-Until (a mirror that lags, a machine whose clock is off) still names authentic
+    // files, and each file fetched is checked against the hash the signed index lists.
+    fs.writeFileSync(this.config, 'Dir::Etc::Main "/dev/null";\nDir::Etc::Parts "/dev/null";\n' +
+      'Acquire::Check-Valid-Until "false";\nAcquire::Check-Date "false";\n' +
+      `${proxySettings()}\n`);
     const lines = entries.map(([type, uri, suite]) => `${type} [signed-by=${KEYRING}] ${uri} ${suite} main`);
     fs.writeFileSync(this.sourceList, `# rust-cluster: Debian indexes, private to this cache\n${lines.join('\n')}\n`);
   }
 
+  run(cmd, args, opts) {
+    return run(cmd, [...this.options, ...args], { ...opts, env: { APT_CONFIG: this.config } });
+  }
+
   // `apt-get download` of these binary packages into `dir` (no dependencies, nothing installed).
   downloadPackages(names, dir) {
-    const res = run('apt-get', [...this.options, 'download', ...names], { cwd: dir, timeout: 600e3 });
+    const res = this.run('apt-get', ['download', ...names], { cwd: dir, timeout: 600e3 });
     if (res.status !== 0) throw new Unavailable(`apt-get download ${names.join(' ')}: ${firstError(res)}`);
   }
 
@@ -192,18 +211,18 @@ class PrivateApt {
   // suites' indexes are still stored, and any index that lists nodejs is enough.
   update(log) {
     log('  apt-get update (private lists in the cache)');
-    const res = run('apt-get', [...this.options, 'update'], { timeout: 600e3 });
+    const res = this.run('apt-get', ['update'], { timeout: 600e3 });
     // Unreachable mirrors are only warnings (W:, Err:) for apt; report them as well.
     return res.status === 0 && !/^(W|Err):/m.test(`${res.stdout}\n${res.stderr}`) ? null : firstError(res);
   }
 
   versions() {
-    const res = run('apt-cache', [...this.options, 'showsrc', '--only-source', 'nodejs'], { timeout: 120e3 });
+    const res = this.run('apt-cache', ['showsrc', '--only-source', 'nodejs'], { timeout: 120e3 });
     return parseShowsrcVersions(res.stdout);
   }
 
   origTarball(version) {
-    const res = run('apt-get', [...this.options, 'source', '--print-uris', '--only-source', `nodejs=${version}`],
+    const res = this.run('apt-get', ['source', '--print-uris', '--only-source', `nodejs=${version}`],
       { timeout: 120e3 });
     if (res.status !== 0) throw new Error(`apt-get source --print-uris: ${firstError(res)}`);
     const orig = parseOrigTarball(res.stdout);
@@ -213,7 +232,7 @@ class PrivateApt {
 
   // apt's own downloader: apt's proxy settings apply, and it checks the hash as well.
   download(orig, file) {
-    const res = run(APT_HELPER, [...this.options, 'download-file', orig.uri, file, `SHA256:${orig.sha256}`],
+    const res = this.run(APT_HELPER, ['download-file', orig.uri, file, `SHA256:${orig.sha256}`],
       { timeout: 1800e3 });
     if (res.status !== 0) {
       fs.rmSync(file, { force: true });
@@ -233,7 +252,6 @@ function dropLegacyFile(log) {
   }
 }
 
-// The private apt, updated, with the versions it offers; Unavailable if apt cannot work here.
 // A private apt over `entries` (see configure), or Unavailable where apt cannot work here.
 function privateApt(dir, entries) {
   if (!hasCommand('apt-get') || !fs.existsSync(APT_HELPER)) throw new Unavailable('apt is not installed');

@@ -8,7 +8,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
-const { cacheRoot } = require('./conformance/tests');
+const { cacheRoot, sweepStale } = require('./cache');
 const { Unavailable, privateApt, MIRROR, SECURITY_MIRROR } = require('./private-apt');
 
 // redis-server is a symlink to redis-check-rdb (in redis-tools), which needs jemalloc and lzf;
@@ -41,6 +41,7 @@ function fetch(root, release, log) {
     ['deb', MIRROR, release], ['deb', MIRROR, `${release}-updates`], ['deb', SECURITY_MIRROR, `${release}-security`],
   ]);
   const updateError = apt.update(log);
+  sweepStale(path.dirname(root));
   const staging = `${root}.partial-${process.pid}`;
   fs.rmSync(staging, { recursive: true, force: true });
   fs.mkdirSync(staging, { recursive: true });

@@ -5,18 +5,14 @@
 // reused on later runs.
 
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const apt = require('../private-apt');
+const { cacheRoot, sweepStale, downloadDir } = require('../cache');
 
 const TEST_DIRS = ['parallel', 'sequential'];
 const TEST_RE = /^test-(cluster|child-process)-.*\.m?js$/;
 const MARKER = '.complete.json';
-
-function cacheRoot() {
-  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'rust-cluster');
-}
 
 function cacheBase() {
   return path.join(cacheRoot(), 'node-tests');
@@ -53,13 +49,14 @@ function cachedTrees() {
 function populateCache(tarball, meta) {
   const base = cacheBase();
   fs.mkdirSync(base, { recursive: true });
+  sweepStale(base);
   const final = path.join(base, meta.mismatch ? `${meta.version}-for-node${meta.forMajor}` : meta.version);
   const staging = `${final}.partial-${process.pid}`;
   fs.rmSync(staging, { recursive: true, force: true });
   fs.mkdirSync(staging);
   // Broad patterns (tar fails on a pattern that matches nothing), then the other tests go.
   const wanted = ['common', 'fixtures', ...TEST_DIRS.map((d) => `${d}/test-*`)];
-  const res = spawnSync('tar', ['-xf', tarball, '-C', staging, '--strip-components=1', '--wildcards',
+  const res = spawnSync('tar', ['-xf', tarball, '-C', staging, '--strip-components=1', '--wildcards', '--no-wildcards-match-slash',
     ...wanted.map((w) => `*/test/${w}`)], { encoding: 'utf8', timeout: 600e3 });
   for (const dir of TEST_DIRS) {
     const full = path.join(staging, 'test', dir);
@@ -130,7 +127,7 @@ function fetchTests(major, pinned, refresh, log) {
       return { root: existing.root, version, source: `cache (${existing.root})`,
         mismatch: existing.mismatch, tests: listTests(existing.root) };
     }
-    const tmp = fs.mkdtempSync(path.join(cacheRoot(), 'download-'));
+    const tmp = downloadDir(cacheRoot());
     try {
       const orig = privateApt.origTarball(version);
       log(`  ${version}: ${orig.name} (${(orig.size / 1048576).toFixed(1)} MiB)`);
@@ -153,4 +150,4 @@ function fetchTests(major, pinned, refresh, log) {
   throw new apt.Unavailable(`no nodejs source tarball could be fetched:\n${failures.join('\n')}`);
 }
 
-module.exports = { resolveTests, listTests, cacheRoot, populateCache };
+module.exports = { resolveTests, listTests, populateCache };

@@ -510,6 +510,7 @@ function channelIdOf(target) {
 }
 
 const deprecatedChannel = 'DEP0129';
+const HAS_CHANNEL_ALIAS = Number(process.versions.node.split('.')[0]) < 26;
 const channelDeprecationMsg = '_channel is deprecated. Use ChildProcess.channel instead.';
 
 // Gives `target` (a ChildProcess, or a cluster worker's process) its IPC API
@@ -522,7 +523,8 @@ function setupChannel(target, id, serialization, onClosed) {
   const control = new Control(channel);
   channel.control = control;
   target.channel = control;
-  Object.defineProperty(target, '_channel', {
+  // Node 26 removed the deprecated alias (DEP0129 end of life).
+  if (HAS_CHANNEL_ALIAS) Object.defineProperty(target, '_channel', {
     __proto__: null,
     get: util.deprecate(() => target.channel, channelDeprecationMsg, deprecatedChannel),
     set: util.deprecate((value) => { target.channel = value; }, channelDeprecationMsg,
