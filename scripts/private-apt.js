@@ -201,6 +201,14 @@ class PrivateApt {
     return run(cmd, [...this.options, ...args], { ...opts, env: { APT_CONFIG: this.config } });
   }
 
+  // The packages `name` depends on directly (first of each set of alternatives).
+  depends(name) {
+    const res = this.run('apt-cache', ['depends', '--no-recommends', '--no-suggests', '--no-conflicts',
+      '--no-breaks', '--no-replaces', '--no-enhances', name], { timeout: 120e3 });
+    if (res.status !== 0) throw new Unavailable(`apt-cache depends ${name}: ${firstError(res)}`);
+    return [...res.stdout.matchAll(/^ {2}\|?(?:Pre)?Depends: <?([^\s>]+)>?$/gm)].map((m) => m[1]);
+  }
+
   // `apt-get download` of these binary packages into `dir` (no dependencies, nothing installed).
   downloadPackages(names, dir) {
     const res = this.run('apt-get', ['download', ...names], { cwd: dir, timeout: 600e3 });

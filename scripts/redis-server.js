@@ -11,9 +11,11 @@ const { spawnSync } = require('node:child_process');
 const { cacheRoot, sweepStale } = require('./cache');
 const { Unavailable, privateApt, MIRROR, SECURITY_MIRROR } = require('./private-apt');
 
-// redis-server is a symlink to redis-check-rdb (in redis-tools), which needs jemalloc and lzf;
-// libc, libssl and libsystemd come with every Debian system.
-const PACKAGES = ['redis-server', 'redis-tools', 'libjemalloc2', 'liblzf1'];
+// redis-server is a symlink to redis-check-rdb (in redis-tools). The libraries redis-tools
+// depends on come too (a minimal system lacks jemalloc, lzf, even libssl), but never libc.
+const PACKAGES = ['redis-server', 'redis-tools'];
+const NOT_LIBRARIES = new Set(['libc6', 'adduser']);
+const LIB_DIRS = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' };
 
 function onPath() {
   const res = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
@@ -31,7 +33,7 @@ function codename() {
 function unpacked(root) {
   const bin = path.join(root, 'usr', 'bin', 'redis-server');
   return fs.existsSync(path.join(root, '.complete')) && fs.existsSync(bin)
-    ? { command: bin, env: { LD_LIBRARY_PATH: path.join(root, 'usr', 'lib', `${process.arch === 'x64' ? 'x86_64' : process.arch}-linux-gnu`) } }
+    ? { command: bin, env: { LD_LIBRARY_PATH: path.join(root, 'usr', 'lib', LIB_DIRS[process.arch] || `${process.arch}-linux-gnu`) } }
     : null;
 }
 
@@ -47,7 +49,7 @@ function fetch(root, release, log) {
   fs.mkdirSync(staging, { recursive: true });
   try {
     try {
-      apt.downloadPackages(PACKAGES, staging);
+      apt.downloadPackages([...PACKAGES, ...apt.depends('redis-tools').filter((d) => !NOT_LIBRARIES.has(d))], staging);
     } catch (e) {
       throw updateError ? new Unavailable(`apt-get update: ${updateError}`) : e;
     }
