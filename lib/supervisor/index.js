@@ -163,7 +163,7 @@ class Supervisor extends EventEmitter {
   pipeOutput(worker) {
     const { stdout, stderr } = worker.process;
     const prefix = this.options.prefixLogs ? `[${worker.id}] ` : '';
-    if (this.options.prefixLogs && stdout) {
+    if (this.options.prefixLogs && !this.options.silent && stdout) {
       readline.createInterface({ input: stdout, crlfDelay: Infinity }).on('line', (line) => {
         process.stdout.write(`${prefix}${line}\n`);
       });
