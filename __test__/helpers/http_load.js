@@ -39,6 +39,8 @@ function load(port, { connections = 16, close = false } = {}) {
       failed.push(`${err.code}: ${err.message}`);
       resolve();
     });
+    // A connection accepted and then never answered.
+    req.setTimeout(5000, () => req.destroy(Object.assign(new Error('no answer in 5 s'), { code: 'TIMEOUT' })));
   });
   const clients = Array.from({ length: connections }, async () => {
     while (running) await request();

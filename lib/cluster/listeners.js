@@ -120,8 +120,14 @@ class RoundRobin {
     }
     reply(0, { sockname: this.sockname }, null, (err) => {
       // Connections go to the worker only once it has the key they come with.
-      if (err || this.id === null || this.workers.get(worker.id) !== channel ||
-          this.drained.has(worker.id)) return;
+      if (err || this.id === null || this.workers.get(worker.id) !== channel) return;
+      if (this.drained.has(worker.id)) {
+        // Drained before it was dealt to: it takes connections only while no other does.
+        if (this.dealt.size > 0) return;
+        binding.rrAdd(this.id, channel);
+        this.leaving.push(channel);
+        return;
+      }
       binding.rrAdd(this.id, channel);
       this.dealt.add(channel);
       this.release();
@@ -136,7 +142,7 @@ class RoundRobin {
     const channel = this.workers.get(worker.id);
     if (channel === undefined || this.id === null || this.drained.has(worker.id)) return;
     this.drained.add(worker.id);
-    // Not dealt to yet (its reply is being written): it never will be.
+    // Not dealt to yet (its reply is being written): see add().
     if (!this.dealt.delete(channel)) return;
     this.leaving.push(channel);
     // With no other worker dealt to, it goes on taking connections until one is added.

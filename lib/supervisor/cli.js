@@ -6,7 +6,6 @@ const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { supervise } = require('./index');
 const { defaults } = require('./options');
-const { serveMetrics } = require('./metrics');
 const { ERR_INVALID_ARG_VALUE } = require('../internal/errors');
 
 const { restart, maxRestarts } = defaults;
@@ -141,6 +140,8 @@ async function main(argv) {
   let metrics = null;
   if (parsed.metricsPort !== undefined) {
     try {
+      // prom-client is loaded only for this.
+      const { serveMetrics } = require('./metrics');
       metrics = await serveMetrics(sup, parsed.metricsPort, parsed.metricsHost);
     } catch (err) {
       process.stderr.write(`rust-cluster: metrics: ${err.message}\n`);

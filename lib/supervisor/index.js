@@ -163,14 +163,15 @@ class Supervisor extends EventEmitter {
   pipeOutput(worker) {
     const { stdout, stderr } = worker.process;
     const prefix = this.options.prefixLogs ? `[${worker.id}] ` : '';
-    if (this.options.prefixLogs && stdout) {
+    if (this.options.prefixLogs && !this.options.silent && stdout) {
       readline.createInterface({ input: stdout, crlfDelay: Infinity }).on('line', (line) => {
         process.stdout.write(`${prefix}${line}\n`);
       });
     }
-    if (this.options.silent || !stderr) return;
+    if (!stderr) return;
+    // Read even when silent: its last lines name a crash loop's cause.
     readline.createInterface({ input: stderr, crlfDelay: Infinity }).on('line', (line) => {
-      process.stderr.write(`${prefix}${line}\n`);
+      if (!this.options.silent) process.stderr.write(`${prefix}${line}\n`);
       this.stderrTail.push(`[${worker.id}] ${line}`);
       if (this.stderrTail.length > STDERR_LINES) this.stderrTail.shift();
     });
