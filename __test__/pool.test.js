@@ -596,41 +596,9 @@ describe('pool', TIMEOUT, () => {
 // they must run.
 
 const ROOT = path.resolve(__dirname, '..');
-const { freePort } = require('../bench/util');
-const REDIS_BIN = (() => {
-  for (const d of (process.env.PATH || '').split(path.delimiter)) {
-    const p = path.join(d, 'redis-server');
-    if (fs.existsSync(p)) return p;
-  }
-  return null;
-})();
-const redisSkip = REDIS_BIN === null && process.env.CI !== 'true' ?
+const { redisServerPath, startRedisServer } = require('../bench/util');
+const redisSkip = redisServerPath() === null && process.env.CI !== 'true' ?
   'redis-server is not installed (apt-get install redis-server); CI installs it' : false;
-
-async function startRedis() {
-  assert.ok(REDIS_BIN, 'redis-server is not installed, and CI=true requires the Redis tests');
-  const port = await freePort();
-  const data = fs.mkdtempSync(path.join(dir, 'redis-'));
-  const proc = cp.spawn(REDIS_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no', '--dir', data], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  await new Promise((resolve, reject) => {
-    proc.on('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
-    proc.stdout.on('data', (d) => {
-      out += d;
-      if (/Ready to accept connections/.test(out)) resolve();
-    });
-  });
-  proc.stdout.resume();
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: () => new Promise((resolve) => {
-      if (proc.exitCode !== null) return resolve();
-      proc.once('exit', resolve);
-      proc.kill('SIGKILL');
-    }),
-  };
-}
 
 // A consumer in a process of its own: `size` workers, serving until SIGTERM.
 function startConsumer(url, name, { size = 1, visibilityTimeout = 1000 } = {}) {
@@ -655,7 +623,7 @@ describe('pool across machines (Redis)', { timeout: 120000, skip: redisSkip }, (
   const queueName = () => `test-${process.pid}-${++n}`;
 
   before(async () => {
-    redis = await startRedis();
+    redis = await startRedisServer(dir); // under CI=true without redis-server: fails here
   });
   after(async () => {
     for (const c of consumers) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
