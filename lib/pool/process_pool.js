@@ -60,6 +60,7 @@ class ProcessPool {
   #running = 0; // tasks sent to workers
   #taskMs = DEPTH_BUDGET_MS; // moving average of a task's time in a worker
   #depth = 1;
+  #measured = false;
   #counts = { completed: 0, failed: 0, retried: 0, restarts: 0 };
   #state = 'open'; // -> 'closing' -> 'stopping' (workers told to leave), or 'destroyed'
   #backoff;
@@ -101,9 +102,9 @@ class ProcessPool {
     return promise;
   }
 
-  // The moving average of a task's time in a worker, ms.
+  // The moving average of a task's time in a worker, ms (null before any result).
   taskMs() {
-    return this.#taskMs;
+    return this.#measured ? this.#taskMs : null;
   }
 
   // Tasks prefetched by a worker count as queued until it can start them.
@@ -207,7 +208,8 @@ class ProcessPool {
     const now = performance.now();
     const ms = now - Math.max(task.sentAt, worker.lastDone);
     worker.lastDone = now;
-    this.#taskMs += (ms - this.#taskMs) / 8;
+    this.#taskMs = this.#measured ? this.#taskMs + (ms - this.#taskMs) / 8 : ms;
+    this.#measured = true;
     this.#depth = Math.max(1, Math.min(MAX_DEPTH, Math.floor(DEPTH_BUDGET_MS / this.#taskMs)));
   }
 

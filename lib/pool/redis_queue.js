@@ -309,7 +309,8 @@ class RedisQueue {
     const slots = size * concurrentTasksPerWorker;
     const { prefetch } = this.#q;
     if (prefetch !== 'auto') return slots + prefetch;
-    const perSlot = Math.floor(PREFETCH_MS / this.#local.taskMs());
+    const ms = this.#local.taskMs();
+    const perSlot = ms === null ? 1 : Math.floor(PREFETCH_MS / ms);
     return slots + slots * Math.max(1, Math.min(MAX_PREFETCH_PER_SLOT, perSlot));
   }
 
