@@ -459,7 +459,7 @@ describe('pool', TIMEOUT, () => {
     }
   });
 
-  test('a task file that fails to load rejects run() with its error, without a fork loop', async () => {
+  test('a task file that fails to load rejects run() with its error, without a fork loop; nor does one that exits', async () => {
     const log = path.join(dir, 'forks.log');
     const broken = file('no_function.js', `require('node:fs').appendFileSync(${JSON.stringify(log)}, 'x');
       module.exports = { notAFunction: 1 };`);
@@ -476,8 +476,21 @@ describe('pool', TIMEOUT, () => {
       assert.equal((await rejection(pool.run(2))).code, 'ERR_POOL_NO_TASK_FUNCTION');
       assert.ok(Date.now() - t0 >= 190, `probed after ${Date.now() - t0} ms`);
       assert.ok(fs.readFileSync(log, 'utf8').length <= 3);
+      assert.equal(pool.stats().restarts, 0);
     } finally {
       await pool.destroy();
+    }
+
+    const exits = new Pool({
+      filename: file('exit_at_load.js', 'process.exit(4);'), size: 1, maxRetries: 1, restart: { delay: 50 },
+    });
+    try {
+      const err = await rejection(exits.run(1));
+      assert.equal(err.code, 'ERR_POOL_WORKER_DIED');
+      assert.equal(err.exitCode, 4);
+      assert.equal(err.attempts, 2); // a worker that never got ready counts as a failed start
+    } finally {
+      await exits.destroy();
     }
 
     const syntax = new Pool({ filename: file('syntax.js', 'module.exports = (x) => {'), size: 1 });

@@ -34,6 +34,7 @@ class Worker {
     this.state = 'starting'; // -> 'ready' -> 'stopping' (retired, killed or closing)
     this.killedByPool = false; // its tasks were not at fault: re-run them uncharged
     this.retired = false; // idle too long: not replaced
+    this.wasReady = false; // loaded the task file: its end is a restart, not a failed start
     this.tasks = new Map(); // id -> task sent to it, in the order sent
     this.idleTimer = null;
     this.lastDone = 0; // when its last result came (performance.now())
@@ -317,6 +318,7 @@ class ProcessPool {
       this.#dispatch();
     } else if (kind === READY && worker.state === 'starting') {
       worker.state = 'ready';
+      worker.wasReady = true;
       this.#failing = false;
       this.#startFailures = 0;
       this.#backoff.reset();
@@ -334,7 +336,6 @@ class ProcessPool {
     if (!this.#workers.delete(worker)) return;
     if (worker.state !== 'stopping') this.#active--;
     clearTimeout(worker.idleTimer);
-    const wasStarting = worker.state === 'starting';
     const tasks = [...worker.tasks.values()];
     this.#running -= tasks.length;
     worker.tasks.clear();
@@ -352,9 +353,9 @@ class ProcessPool {
         this.#queue.unshift(task);
       }
     }
-    if (this.#state !== 'destroyed' && !worker.retired) {
-      if (wasStarting && !worker.killedByPool) this.#startFailed(code, signal);
-      else if (!wasStarting && this.#state !== 'stopping') this.#counts.restarts++;
+    if (this.#state !== 'destroyed' && this.#state !== 'stopping' && !worker.retired) {
+      if (worker.wasReady) this.#counts.restarts++;
+      else if (!worker.killedByPool) this.#startFailed(code, signal);
     }
     this.#dispatch();
     this.#maybeEnded();
