@@ -550,6 +550,17 @@ describe('pool', TIMEOUT, () => {
     assert.equal(out.trim(), 'result 42');
   });
 
+  test('import { Pool } from \'rust-cluster/pool\' (ES module) works too', () => {
+    const script = `import { Pool } from 'rust-cluster/pool';
+      const pool = new Pool({ filename: ${JSON.stringify(TASKS)}, size: 1 });
+      console.log(await pool.run([1, 2], { name: 'add' }));
+      await pool.close();`;
+    const out = cp.execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: path.resolve(__dirname, '..'), timeout: 20000, encoding: 'utf8',
+    });
+    assert.equal(out.trim(), '3');
+  });
+
   test('invalid options throw Node-style coded errors', () => {
     const bad = [
       [undefined, 'ERR_INVALID_ARG_TYPE'],
