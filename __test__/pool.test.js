@@ -7,6 +7,7 @@ const cp = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { once } = require('node:events');
 const { Pool } = require('rust-cluster/pool');
 
 const TIMEOUT = { timeout: 60000 };
@@ -85,10 +86,10 @@ async function waitFor(cond, what, ms = 10000) {
   }
 }
 
+// Running, not a zombie waiting for its (new) parent to reap it.
 function alive(pid) {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -559,6 +560,29 @@ describe('pool', TIMEOUT, () => {
       cwd: path.resolve(__dirname, '..'), timeout: 20000, encoding: 'utf8',
     });
     assert.equal(out.trim(), '3');
+  });
+
+  test('when the parent dies, its workers exit, quietly', async () => {
+    const script = `const { Pool } = require('rust-cluster/pool');
+      const pool = new Pool({ filename: ${JSON.stringify(TASKS)}, size: 2 });
+      Promise.all([pool.run(null, { name: 'pid' }), pool.run(null, { name: 'pid' })]).then((pids) => {
+        console.log(pids.join(' '));
+        for (let i = 0; i < 4; i++) pool.run(i, { name: 'later' });
+        pool.run(null, { name: 'hang' });
+      });`;
+    const parent = cp.spawn(process.execPath, ['-e', script], {
+      cwd: path.resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    parent.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+    const [line] = await once(parent.stdout.setEncoding('utf8'), 'data');
+    const pids = line.trim().split(' ').map(Number);
+    assert.equal(pids.length, 2);
+    const closed = once(parent, 'close'); // the workers hold its stderr until they exit
+    parent.kill('SIGKILL');
+    await closed;
+    for (const pid of pids) assert.ok(!alive(pid), `worker ${pid} outlived its parent`);
+    assert.equal(stderr, '');
   });
 
   test('invalid options throw Node-style coded errors', () => {
