@@ -77,10 +77,11 @@ async function rejection(promise) {
   assert.fail('expected a rejection');
 }
 
-// Waits (bounded) until `cond()` holds, checking on each timer turn.
-async function waitFor(cond, what, ms = 10000) {
+// Waits (bounded) until `cond()` holds, checking on each timer turn (after
+// `refresh()`, if given).
+async function waitFor(cond, what, ms = 10000, refresh = async () => {}) {
   const deadline = Date.now() + ms;
-  while (!cond()) {
+  for (await refresh(); !cond(); await refresh()) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -769,14 +770,9 @@ describe('pool across machines (Redis)', { timeout: 120000, skip: redisSkip }, (
       // Consumer A has taken the task once it is pending in the group.
       let pending = [];
       const key = `rc-pool:{${name}}:tasks`;
-      const poll = setInterval(async () => {
+      await waitFor(() => pending.length === 1, 'consumer A to take the task', 10000, async () => {
         pending = await admin.xpending(key, 'consumers', '-', '+', 10).catch(() => []);
-      }, 10);
-      try {
-        await waitFor(() => pending.length === 1, 'consumer A to take the task');
-      } finally {
-        clearInterval(poll);
-      }
+      });
       a.proc.kill('SIGSTOP');
       const b = startConsumer(redis.url, name, { visibilityTimeout: 300 });
       consumers.push(b);
@@ -812,6 +808,26 @@ describe('pool across machines (Redis)', { timeout: 120000, skip: redisSkip }, (
       assert.equal((await rejection(consumer.run(1))).code, 'ERR_POOL_NOT_PRODUCER');
     } finally {
       await Promise.all([producer.destroy(), consumer.close()]);
+    }
+  });
+
+  test('an entry on the stream that is not a task is acknowledged and dropped', async () => {
+    const name = queueName();
+    const Redis = require('ioredis');
+    const admin = new Redis(redis.url);
+    const key = `rc-pool:{${name}}:tasks`;
+    await admin.xadd(key, '*', 'not', 'a task');
+    const pool = new Pool({ filename: TASKS, size: 1, queue: { redis: redis.url, name } });
+    try {
+      assert.equal(await pool.run(7), 7);
+      await waitFor(() => pool.stats().taken === 0, 'the answer to be acknowledged');
+      let left = -1;
+      await waitFor(() => left === 0, 'the stream to be empty', 10000, async () => {
+        left = await admin.xlen(key);
+      });
+    } finally {
+      await pool.close();
+      admin.disconnect();
     }
   });
 
