@@ -10,6 +10,18 @@ export interface RestartBackoff {
     factor?: number;
 }
 
+/** The Redis mode: tasks go through a Redis stream to consumers on any machine. */
+export interface QueueOptions {
+    /** A redis:// or rediss:// URL, or ioredis connection options. */
+    redis: string | Record<string, unknown>;
+    /** The queue's name; producers and consumers of one name share its tasks. Default 'jobs'. */
+    name?: string;
+    /** ms after which a silent consumer's tasks are run by another. Default 30000. */
+    visibilityTimeout?: number;
+    /** Tasks a consumer takes beyond those it runs; 'auto': about 50 ms of work per slot. Default 'auto'. */
+    prefetch?: number | "auto";
+}
+
 export interface PoolOptions {
     /** The task file: a path (relative to the current directory) or a file: URL. */
     filename: string | URL;
@@ -37,6 +49,10 @@ export interface PoolOptions {
     cwd?: string | URL;
     /** Backoff after a failed start. */
     restart?: RestartBackoff;
+    /** Across machines through Redis (needs the ioredis package). */
+    queue?: QueueOptions;
+    /** With `queue`: 'producer' (run() only), 'consumer' (workers only) or 'both'. Default 'both'. */
+    role?: "producer" | "consumer" | "both";
 }
 
 export interface RunOptions {
@@ -56,6 +72,12 @@ export interface PoolStats {
     failed: number;
     retried: number;
     restarts: number;
+    /** Redis mode: tasks this producer awaits. */
+    pending?: number;
+    /** Redis mode: tasks this consumer holds. */
+    taken?: number;
+    /** Redis mode: results dropped (a task that ran twice, or settled before its result came). */
+    dropped?: number;
 }
 
 export class Pool {

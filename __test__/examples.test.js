@@ -186,7 +186,13 @@ function assertClean(result, name) {
   assert.doesNotMatch(result.stderr, /Error|error/, `${name} wrote an error:\n${result.stderr}`);
 }
 
-// name -> { main, cluster?, timeout?, run(impl) }
+// For the pool examples: a redis-server of the test's own, where one is installed (under
+// CI=true it must be).
+const { redisServerPath, startRedisServer } = require('../bench/util');
+const noRedis = redisServerPath() === null && process.env.CI !== 'true' ?
+  'redis-server is not installed (apt-get install redis-server); CI installs it' : false;
+
+// name -> { main, cluster?, pool? (rust-cluster/pool: no built-in twin), skip?, timeout?, run(impl) }
 const cases = {
   '000-fault-tolerant-workers': {
     main: 'main.js',
@@ -201,6 +207,54 @@ const cases = {
         [1, 2, 3, 4, 5, 6, 7, 8].map((n) => [n, n * n]));
       assert.equal(lines.filter((l) => /^worker \d+ exited with code 1, restarting it$/.test(l)).length, 1);
       assert.equal(lines.at(-1), 'done: 8 results, 1 restart(s)');
+    },
+  },
+
+  '000-003-process-pool': {
+    main: 'main.js',
+    pool: true,
+    async run(impl) {
+      const r = await start(this.name, this.main, impl).closed;
+      assert.equal(r.code, 0, r.stderr);
+      assertClean(r, this.name);
+      const lines = r.stdout.trim().split('\n');
+      assert.deepEqual(lines.slice(0, 8), [100, 200, 300, 400, 500, 600, 700, 800].map((n) => {
+        let sum = 0;
+        for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) sum += i * j;
+        return `heavyCalculation(${n}) = ${sum}`;
+      }));
+      assert.match(lines[8], /^crashOnce: ran again after worker \d+ died$/);
+      assert.equal(lines[9], 'done: 9 results, 1 retried, 1 worker(s) replaced');
+    },
+  },
+
+  '003-pool-across-machines': {
+    main: 'producer.js',
+    pool: true,
+    skip: noRedis,
+    async run(impl) {
+      const redis = await startRedisServer();
+      const env = { REDIS_URL: redis.url, WORKERS: '1' };
+      const consumers = [start(this.name, 'consumer.js', impl, env), start(this.name, 'consumer.js', impl, env)];
+      try {
+        await Promise.all(consumers.map((c) => c.waitFor(/^consumer \d+ ready$/)));
+        const r = await start(this.name, this.main, impl, { ...env, TASKS: '10' }).closed;
+        assert.equal(r.code, 0, r.stderr);
+        assertClean(r, this.name);
+        const results = r.stdout.trim().split('\n')
+          .map((l) => l.match(/^heavyCalculation\((\d+)\) = (\d+) \(.+, worker \d+\)$/).slice(1).map(Number));
+        assert.deepEqual(results.map(([n]) => n), Array.from({ length: 10 }, (_, i) => 100 + 50 * i));
+        for (const [n, sum] of results) assert.equal(sum, (n * (n - 1) / 2) ** 2);
+        for (const c of consumers) c.proc.kill('SIGTERM');
+        for (const c of consumers) {
+          const done = await c.closed;
+          assert.equal(done.code, 0, done.stderr);
+          assert.match(done.stdout, /^consumer \d+ stopped$/m);
+        }
+      } finally {
+        for (const c of consumers) c.proc.kill('SIGKILL');
+        await redis.stop();
+      }
     },
   },
 
@@ -524,7 +578,8 @@ test('every example directory has a test and a README entry', () => {
   for (const d of dirs) {
     const main = fs.readFileSync(path.join(EXAMPLES, d, cases[d].main), 'utf8');
     assert.match(main, /^\/\/ From seed 00\d/, `${d}/${cases[d].main} does not name its seed`);
-    const want = cases[d].cluster ? "require('rust-cluster')" : "require('rust-cluster/child_process')";
+    const want = cases[d].cluster ? "require('rust-cluster')" :
+      cases[d].pool ? "require('rust-cluster/pool')" : "require('rust-cluster/child_process')";
     assert.ok(main.includes(want), `${d}/${cases[d].main} does not use ${want}`);
     for (const f of fs.readdirSync(path.join(EXAMPLES, d))) {
       const text = fs.readFileSync(path.join(EXAMPLES, d, f), 'utf8');
@@ -537,9 +592,10 @@ test('every example directory has a test and a README entry', () => {
 for (const [name, c] of Object.entries(cases)) {
   c.name = name;
   describe(name, () => {
-    for (const impl of IMPLS) {
-      const skip = impl === 'rust-cluster' && c.cluster && !rustCluster
-        ? 'cluster lands with issue 3' : false;
+    // A pool example has no built-in twin: Node has no process pool.
+    for (const impl of c.pool ? IMPLS.filter((i) => i === 'rust-cluster') : IMPLS) {
+      const skip = c.skip || (impl === 'rust-cluster' && c.cluster && !rustCluster
+        ? 'cluster lands with issue 3' : false);
       test(impl, { skip, timeout: c.timeout || 60_000 }, async () => {
         started.length = 0;
         try {

@@ -7,6 +7,7 @@ const cp = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { once } = require('node:events');
 const { Pool } = require('rust-cluster/pool');
 
 const TIMEOUT = { timeout: 60000 };
@@ -76,19 +77,20 @@ async function rejection(promise) {
   assert.fail('expected a rejection');
 }
 
-// Waits (bounded) until `cond()` holds, checking on each timer turn.
-async function waitFor(cond, what, ms = 10000) {
+// Waits (bounded) until `cond()` holds, checking on each timer turn (after
+// `refresh()`, if given).
+async function waitFor(cond, what, ms = 10000, refresh = async () => {}) {
   const deadline = Date.now() + ms;
-  while (!cond()) {
+  for (await refresh(); !cond(); await refresh()) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
 
+// Running, not a zombie waiting for its (new) parent to reap it.
 function alive(pid) {
   try {
-    process.kill(pid, 0);
-    return true;
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -459,7 +461,7 @@ describe('pool', TIMEOUT, () => {
     }
   });
 
-  test('a task file that fails to load rejects run() with its error, without a fork loop', async () => {
+  test('a task file that fails to load rejects run() with its error, without a fork loop; nor does one that exits', async () => {
     const log = path.join(dir, 'forks.log');
     const broken = file('no_function.js', `require('node:fs').appendFileSync(${JSON.stringify(log)}, 'x');
       module.exports = { notAFunction: 1 };`);
@@ -476,8 +478,21 @@ describe('pool', TIMEOUT, () => {
       assert.equal((await rejection(pool.run(2))).code, 'ERR_POOL_NO_TASK_FUNCTION');
       assert.ok(Date.now() - t0 >= 190, `probed after ${Date.now() - t0} ms`);
       assert.ok(fs.readFileSync(log, 'utf8').length <= 3);
+      assert.equal(pool.stats().restarts, 0);
     } finally {
       await pool.destroy();
+    }
+
+    const exits = new Pool({
+      filename: file('exit_at_load.js', 'process.exit(4);'), size: 1, maxRetries: 1, restart: { delay: 50 },
+    });
+    try {
+      const err = await rejection(exits.run(1));
+      assert.equal(err.code, 'ERR_POOL_WORKER_DIED');
+      assert.equal(err.exitCode, 4);
+      assert.equal(err.attempts, 2); // a worker that never got ready counts as a failed start
+    } finally {
+      await exits.destroy();
     }
 
     const syntax = new Pool({ filename: file('syntax.js', 'module.exports = (x) => {'), size: 1 });
@@ -535,6 +550,40 @@ describe('pool', TIMEOUT, () => {
       cwd: path.resolve(__dirname, '..'), timeout: 20000, encoding: 'utf8',
     });
     assert.equal(out.trim(), 'result 42');
+  });
+
+  test('import { Pool } from \'rust-cluster/pool\' (ES module) works too', () => {
+    const script = `import { Pool } from 'rust-cluster/pool';
+      const pool = new Pool({ filename: ${JSON.stringify(TASKS)}, size: 1 });
+      console.log(await pool.run([1, 2], { name: 'add' }));
+      await pool.close();`;
+    const out = cp.execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: path.resolve(__dirname, '..'), timeout: 20000, encoding: 'utf8',
+    });
+    assert.equal(out.trim(), '3');
+  });
+
+  test('when the parent dies, its workers exit, quietly', async () => {
+    const script = `const { Pool } = require('rust-cluster/pool');
+      const pool = new Pool({ filename: ${JSON.stringify(TASKS)}, size: 2 });
+      Promise.all([pool.run(null, { name: 'pid' }), pool.run(null, { name: 'pid' })]).then((pids) => {
+        console.log(pids.join(' '));
+        for (let i = 0; i < 4; i++) pool.run(i, { name: 'later' });
+        pool.run(null, { name: 'hang' });
+      });`;
+    const parent = cp.spawn(process.execPath, ['-e', script], {
+      cwd: path.resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    parent.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
+    const [line] = await once(parent.stdout.setEncoding('utf8'), 'data');
+    const pids = line.trim().split(' ').map(Number);
+    assert.equal(pids.length, 2);
+    const closed = once(parent, 'close'); // the workers hold its stderr until they exit
+    parent.kill('SIGKILL');
+    await closed;
+    for (const pid of pids) assert.ok(!alive(pid), `worker ${pid} outlived its parent`);
+    assert.equal(stderr, '');
   });
 
   test('invalid options throw Node-style coded errors', () => {
@@ -596,41 +645,9 @@ describe('pool', TIMEOUT, () => {
 // they must run.
 
 const ROOT = path.resolve(__dirname, '..');
-const { freePort } = require('../bench/util');
-const REDIS_BIN = (() => {
-  for (const d of (process.env.PATH || '').split(path.delimiter)) {
-    const p = path.join(d, 'redis-server');
-    if (fs.existsSync(p)) return p;
-  }
-  return null;
-})();
-const redisSkip = REDIS_BIN === null && process.env.CI !== 'true' ?
+const { redisServerPath, startRedisServer } = require('../bench/util');
+const redisSkip = redisServerPath() === null && process.env.CI !== 'true' ?
   'redis-server is not installed (apt-get install redis-server); CI installs it' : false;
-
-async function startRedis() {
-  assert.ok(REDIS_BIN, 'redis-server is not installed, and CI=true requires the Redis tests');
-  const port = await freePort();
-  const data = fs.mkdtempSync(path.join(dir, 'redis-'));
-  const proc = cp.spawn(REDIS_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no', '--dir', data], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  await new Promise((resolve, reject) => {
-    proc.on('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
-    proc.stdout.on('data', (d) => {
-      out += d;
-      if (/Ready to accept connections/.test(out)) resolve();
-    });
-  });
-  proc.stdout.resume();
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: () => new Promise((resolve) => {
-      if (proc.exitCode !== null) return resolve();
-      proc.once('exit', resolve);
-      proc.kill('SIGKILL');
-    }),
-  };
-}
 
 // A consumer in a process of its own: `size` workers, serving until SIGTERM.
 function startConsumer(url, name, { size = 1, visibilityTimeout = 1000 } = {}) {
@@ -655,7 +672,7 @@ describe('pool across machines (Redis)', { timeout: 120000, skip: redisSkip }, (
   const queueName = () => `test-${process.pid}-${++n}`;
 
   before(async () => {
-    redis = await startRedis();
+    redis = await startRedisServer(dir); // under CI=true without redis-server: fails here
   });
   after(async () => {
     for (const c of consumers) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
@@ -753,14 +770,9 @@ describe('pool across machines (Redis)', { timeout: 120000, skip: redisSkip }, (
       // Consumer A has taken the task once it is pending in the group.
       let pending = [];
       const key = `rc-pool:{${name}}:tasks`;
-      const poll = setInterval(async () => {
+      await waitFor(() => pending.length === 1, 'consumer A to take the task', 10000, async () => {
         pending = await admin.xpending(key, 'consumers', '-', '+', 10).catch(() => []);
-      }, 10);
-      try {
-        await waitFor(() => pending.length === 1, 'consumer A to take the task');
-      } finally {
-        clearInterval(poll);
-      }
+      });
       a.proc.kill('SIGSTOP');
       const b = startConsumer(redis.url, name, { visibilityTimeout: 300 });
       consumers.push(b);
@@ -796,6 +808,26 @@ describe('pool across machines (Redis)', { timeout: 120000, skip: redisSkip }, (
       assert.equal((await rejection(consumer.run(1))).code, 'ERR_POOL_NOT_PRODUCER');
     } finally {
       await Promise.all([producer.destroy(), consumer.close()]);
+    }
+  });
+
+  test('an entry on the stream that is not a task is acknowledged and dropped', async () => {
+    const name = queueName();
+    const Redis = require('ioredis');
+    const admin = new Redis(redis.url);
+    const key = `rc-pool:{${name}}:tasks`;
+    await admin.xadd(key, '*', 'not', 'a task');
+    const pool = new Pool({ filename: TASKS, size: 1, queue: { redis: redis.url, name } });
+    try {
+      assert.equal(await pool.run(7), 7);
+      await waitFor(() => pool.stats().taken === 0, 'the answer to be acknowledged');
+      let left = -1;
+      await waitFor(() => left === 0, 'the stream to be empty', 10000, async () => {
+        left = await admin.xlen(key);
+      });
+    } finally {
+      await pool.close();
+      admin.disconnect();
     }
   });
 

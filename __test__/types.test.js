@@ -228,6 +228,10 @@ import { Pool, PoolOptions, PoolStats } from 'rust-cluster/pool';
 const options: PoolOptions = { filename: new URL('file:///task.js'), size: 2, serialization: 'json',
   restart: { delay: 50 } };
 const pool = new Pool(options);
+const remote = new Pool({ filename: 'task.js', role: 'producer',
+  queue: { redis: 'redis://127.0.0.1:6379', name: 'jobs', visibilityTimeout: 1000, prefetch: 'auto' } });
+const pendingThere: number | undefined = remote.stats().pending;
+void pendingThere;
 async function total(): Promise<number> {
   const n = await pool.run<number>(1, { name: 'add', timeout: 100, signal: AbortSignal.timeout(5) });
   const s: PoolStats = pool.stats();
@@ -239,6 +243,8 @@ void total;
 new Pool({ size: 2 });
 // @ts-expect-error serialization is 'json' or 'advanced'
 new Pool({ filename: 'task.js', serialization: 'v8' });
+// @ts-expect-error role is 'producer', 'consumer' or 'both'
+new Pool({ filename: 'task.js', role: 'boss', queue: { redis: 'redis://x' } });
 `);
   const r = tsc(dir, ['pool.ts'], configs['CommonJS, esModuleInterop'].options);
   assert.equal(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`);

@@ -211,7 +211,48 @@ function clusterStatus() {
   };
 }
 
+// The redis-server on the PATH, or null.
+function redisServerPath() {
+  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+    const file = path.join(dir, 'redis-server');
+    if (dir && fs.existsSync(file)) return file;
+  }
+  return null;
+}
+
+// A redis-server of our own for the pool's Redis mode (tests and bench): a free port
+// on 127.0.0.1, a fresh directory under `parentDir`, nothing saved to disk. Resolves
+// once it accepts connections with { url, stop() }.
+async function startRedisServer(parentDir = os.tmpdir()) {
+  const bin = redisServerPath();
+  if (bin === null) throw new Error('redis-server is not installed (apt-get install redis-server)');
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(parentDir, 'redis-'));
+  const proc = cp.spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  await new Promise((resolve, reject) => {
+    proc.on('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
+    proc.stdout.setEncoding('utf8').on('data', (d) => {
+      out += d;
+      if (/Ready to accept connections/.test(out)) resolve();
+    });
+  });
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: () => new Promise((resolve) => {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.once('exit', resolve);
+        proc.kill('SIGKILL');
+      } else {
+        resolve();
+      }
+    }).then(() => fs.rmSync(dir, { recursive: true, force: true })),
+  };
+}
+
 module.exports = {
+  redisServerPath, startRedisServer,
   ROOT, FIXTURES, RESULT_PREFIX,
   cleanEnv, runFixture, Controlled, freePort, sleep,
   median, jain, machineInfo, gitRevision, clusterStatus, lastLines,

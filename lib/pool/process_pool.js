@@ -34,6 +34,7 @@ class Worker {
     this.state = 'starting'; // -> 'ready' -> 'stopping' (retired, killed or closing)
     this.killedByPool = false; // its tasks were not at fault: re-run them uncharged
     this.retired = false; // idle too long: not replaced
+    this.wasReady = false; // loaded the task file: its end is a restart, not a failed start
     this.tasks = new Map(); // id -> task sent to it, in the order sent
     this.idleTimer = null;
     this.lastDone = 0; // when its last result came (performance.now())
@@ -60,6 +61,7 @@ class ProcessPool {
   #running = 0; // tasks sent to workers
   #taskMs = DEPTH_BUDGET_MS; // moving average of a task's time in a worker
   #depth = 1;
+  #measured = false;
   #counts = { completed: 0, failed: 0, retried: 0, restarts: 0 };
   #state = 'open'; // -> 'closing' -> 'stopping' (workers told to leave), or 'destroyed'
   #backoff;
@@ -101,9 +103,9 @@ class ProcessPool {
     return promise;
   }
 
-  // The moving average of a task's time in a worker, ms.
+  // The moving average of a task's time in a worker, ms (null before any result).
   taskMs() {
-    return this.#taskMs;
+    return this.#measured ? this.#taskMs : null;
   }
 
   // Tasks prefetched by a worker count as queued until it can start them.
@@ -207,7 +209,8 @@ class ProcessPool {
     const now = performance.now();
     const ms = now - Math.max(task.sentAt, worker.lastDone);
     worker.lastDone = now;
-    this.#taskMs += (ms - this.#taskMs) / 8;
+    this.#taskMs = this.#measured ? this.#taskMs + (ms - this.#taskMs) / 8 : ms;
+    this.#measured = true;
     this.#depth = Math.max(1, Math.min(MAX_DEPTH, Math.floor(DEPTH_BUDGET_MS / this.#taskMs)));
   }
 
@@ -315,6 +318,7 @@ class ProcessPool {
       this.#dispatch();
     } else if (kind === READY && worker.state === 'starting') {
       worker.state = 'ready';
+      worker.wasReady = true;
       this.#failing = false;
       this.#startFailures = 0;
       this.#backoff.reset();
@@ -332,7 +336,6 @@ class ProcessPool {
     if (!this.#workers.delete(worker)) return;
     if (worker.state !== 'stopping') this.#active--;
     clearTimeout(worker.idleTimer);
-    const wasStarting = worker.state === 'starting';
     const tasks = [...worker.tasks.values()];
     this.#running -= tasks.length;
     worker.tasks.clear();
@@ -350,9 +353,9 @@ class ProcessPool {
         this.#queue.unshift(task);
       }
     }
-    if (this.#state !== 'destroyed' && !worker.retired) {
-      if (wasStarting && !worker.killedByPool) this.#startFailed(code, signal);
-      else if (!wasStarting && this.#state !== 'stopping') this.#counts.restarts++;
+    if (this.#state !== 'destroyed' && this.#state !== 'stopping' && !worker.retired) {
+      if (worker.wasReady) this.#counts.restarts++;
+      else if (!worker.killedByPool) this.#startFailed(code, signal);
     }
     this.#dispatch();
     this.#maybeEnded();

@@ -27,6 +27,8 @@ const BLOCK_MS = 1000; // blocking reads wake this often to notice a close
 const PREFETCH_MS = 50;
 const MAX_PREFETCH_PER_SLOT = 256;
 
+const retryDelay = () => new Promise((resolve) => setTimeout(resolve, 100));
+
 function loadClient() {
   try {
     return require('ioredis');
@@ -184,7 +186,8 @@ class RedisQueue {
         if (more) items.push(...more);
       } catch {
         if (this.#state === 'destroyed' || reader.status === 'end') return;
-        continue; // reconnecting
+        await retryDelay(); // e.g. reconnecting
+        continue;
       }
       for (const item of items) {
         let seq;
@@ -203,14 +206,29 @@ class RedisQueue {
 
   // --- consumer -------------------------------------------------------------
 
-  async #consume() {
-    const reader = this.#taskReader;
+  // The group reads the stream from its start: tasks added before any consumer ran
+  // are not missed.
+  async #createGroup() {
     try {
       await this.#cmd.xgroup('CREATE', this.#keys.tasks, GROUP, '0', 'MKSTREAM');
     } catch (err) {
       if (!/BUSYGROUP/.test(err.message)) throw err;
     }
+  }
+
+  async #consume() {
+    const reader = this.#taskReader;
+    let group = false;
     while (this.#state === 'open') {
+      if (!group) {
+        try {
+          await this.#createGroup();
+          group = true;
+        } catch {
+          await retryDelay();
+          continue;
+        }
+      }
       const free = this.#capacity() - this.#inProgress.size;
       if (free <= 0) {
         await new Promise((resolve) => {
@@ -224,9 +242,8 @@ class RedisQueue {
           'BLOCK', BLOCK_MS, 'STREAMS', this.#keys.tasks, '>');
       } catch (err) {
         if (this.#state !== 'open') return;
-        if (/NOGROUP/.test(err.message)) {
-          await this.#cmd.xgroup('CREATE', this.#keys.tasks, GROUP, '0', 'MKSTREAM').catch(() => {});
-        }
+        if (/NOGROUP/.test(err.message)) group = false; // the stream was deleted
+        else await retryDelay();
         continue;
       }
       // Taken even if closing meanwhile: they are ours now, so they run here.
@@ -238,6 +255,11 @@ class RedisQueue {
 
   #start({ entryId, fields }) {
     if (this.#inProgress.has(entryId)) return;
+    if (!fields.p || !fields.s || !fields.a) { // not a task: nobody to answer
+      this.#cmd.multi().xack(this.#keys.tasks, GROUP, entryId).xdel(this.#keys.tasks, entryId)
+        .exec().catch(() => {});
+      return;
+    }
     this.#inProgress.set(entryId, true);
     const producer = fields.p.toString();
     const seq = Number(fields.s.toString());
@@ -309,7 +331,8 @@ class RedisQueue {
     const slots = size * concurrentTasksPerWorker;
     const { prefetch } = this.#q;
     if (prefetch !== 'auto') return slots + prefetch;
-    const perSlot = Math.floor(PREFETCH_MS / this.#local.taskMs());
+    const ms = this.#local.taskMs();
+    const perSlot = ms === null ? 1 : Math.floor(PREFETCH_MS / ms);
     return slots + slots * Math.max(1, Math.min(MAX_PREFETCH_PER_SLOT, perSlot));
   }
 

@@ -43,13 +43,18 @@ function lookup(exported, name) {
   return fn;
 }
 
+// With a callback, a send that fails because the pool is gone is not an 'error'
+// event (which would crash this worker with a trace): 'disconnect' ends it anyway.
+const ignore = () => {};
+const send = (message) => process.send(message, ignore);
+
 // A result the channel cannot carry is reported as the task's error instead.
 function reply(id, ok, value) {
   try {
-    if (ok) process.send(value === undefined ? [RESULT, id] : [RESULT, id, value]);
-    else process.send([ERROR, id, encodeError(value, clonable)]);
+    if (ok) send(value === undefined ? [RESULT, id] : [RESULT, id, value]);
+    else send([ERROR, id, encodeError(value, clonable)]);
   } catch (err) {
-    process.send([ERROR, id, encodeError(err, clonable)]);
+    send([ERROR, id, encodeError(err, clonable)]);
   }
 }
 
@@ -97,9 +102,9 @@ load().then((loaded) => {
     waiting.push(msg);
     startWaiting();
   });
-  process.send([READY]);
+  send([READY]);
 }, (err) => {
-  process.send([LOAD_ERROR, 0, encodeError(err, clonable)]);
+  send([LOAD_ERROR, 0, encodeError(err, clonable)]);
 });
 
 // The pool disconnects a worker it retires; whatever the task file left open
