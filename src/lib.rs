@@ -2,6 +2,7 @@
 //! rust-cluster: the native core behind the Node-shaped facade in `lib/`.
 //! See docs/internals.md for how the modules fit together.
 
+mod env_loop;
 mod ipc;
 mod listen;
 mod napi_cluster;

@@ -116,6 +116,8 @@ pub fn rr_create(env: Env, key: String, fd: i32) -> Result<u32> {
 pub fn rr_add(env: Env, id: u32, channel_id: u32) -> Result<()> {
     let (r, owner) = owner(&env)?;
     if let Some(ch) = r.channel_of(&owner, channel_id) {
+        // Its replies must be consumed while this thread's JS is blocked.
+        r.to_reactor(&ch);
         r.with_scheduler(|s, r| s.add(r, id, ch));
     }
     Ok(())

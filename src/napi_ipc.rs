@@ -1,8 +1,10 @@
 //! JS exports for the reactor: init, drain, setRef, channelWrite, channelClose. Each N-API
 //! environment (the main thread, every worker thread) gets its own `Owner` as instance data,
-//! created on first use and released when the environment is torn down.
+//! created on first use and released when the environment is torn down. Its plain channels
+//! and children are served on its own loop (src/env_loop.rs) when Node's libuv is reachable.
 // napi-derive registers exports only outside cfg(test), so unit-test builds see them unused.
 #![cfg_attr(test, allow(dead_code))]
+use crate::env_loop::EnvLoop;
 use crate::owner::Owner;
 use crate::reactor::{self, Event, Reactor};
 use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
@@ -21,20 +23,34 @@ struct EnvState {
     notify: Option<NotifyFn>,
     /// Last `setRef` value, applied to a notifier installed later.
     referenced: bool,
+    /// The poll handle driving the owner's local poller, if it has one.
+    env_loop: Option<EnvLoop>,
 }
 
 /// The reactor and this environment's state, or the error JS throws.
 fn env_state(env: &Env) -> Result<(&'static Reactor, &'static mut EnvState)> {
     let r = reactor::reactor().map_err(|e| Error::new(Status::GenericFailure, e.0))?;
     if env.get_instance_data::<EnvState>()?.is_none() {
-        let owner = Arc::new(Owner::default());
+        let local = EnvLoop::available()
+            .then(Owner::with_local)
+            .and_then(|o| o.ok())
+            .map(Arc::new)
+            .and_then(|owner| Some((EnvLoop::start(env, r, &owner)?, owner)));
+        let (env_loop, owner) = match local {
+            Some((l, owner)) => (Some(l), owner),
+            None => (None, Arc::new(Owner::default())),
+        };
         r.adopt(&owner);
         let state = EnvState {
             owner,
             notify: None,
             referenced: false,
+            env_loop,
         };
-        env.set_instance_data(state, (), |ctx| {
+        env.set_instance_data(state, (), |mut ctx| {
+            if let Some(l) = ctx.value.env_loop.take() {
+                l.close();
+            }
             if let Ok(r) = reactor::reactor() {
                 r.release(&ctx.value.owner);
             } else {
@@ -65,6 +81,9 @@ pub fn init(env: Env, notify: JsFunction) -> Result<()> {
     }
     let caller = tsfn.clone();
     state.notify = Some(tsfn);
+    if let Some(l) = &state.env_loop {
+        l.set_notify(&env, &notify)?;
+    }
     state.owner.set_notify(Box::new(move || {
         caller.call((), ThreadsafeFunctionCallMode::NonBlocking);
     }));
@@ -131,6 +150,9 @@ pub fn drain(env: Env) -> Result<JsObject> {
 pub fn set_ref(env: Env, referenced: bool) -> Result<()> {
     let (_, state) = env_state(&env)?;
     state.referenced = referenced;
+    if let Some(l) = &state.env_loop {
+        l.set_ref(referenced);
+    }
     match &mut state.notify {
         Some(tsfn) if referenced => tsfn.refer(&env),
         Some(tsfn) => tsfn.unref(&env),

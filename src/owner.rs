@@ -1,11 +1,15 @@
 //! One N-API environment's share of the reactor (docs/internals.md, "Environments"): its
-//! event queue and notifier. Every child, channel and listener belongs to exactly one
+//! event queue and notifier, and (when it has one) its local poller: the epoll set of the
+//! plain children and channels that the environment's own thread reads, driven from its
+//! event loop, so that their messages cost no hop through the reactor thread. Every child, channel and listener belongs to exactly one
 //! `Owner`; its events go to that queue only, so a worker thread's JavaScript never sees (nor
 //! steals) the main thread's events. An owner whose environment ended is `released`: it takes
 //! no more events, and the reactor lets go of what it owned.
 use crate::reactor::Event;
+use mio::{Events, Poll, Registry};
 use std::collections::HashMap;
 use std::mem;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard};
 
@@ -21,13 +25,25 @@ pub struct Queue {
     pub paused: Vec<u32>,
 }
 
+/// An epoll set that the environment's thread polls (without blocking) when its event loop
+/// sees the set's descriptor readable.
+pub struct Local {
+    pub poll: Mutex<(Poll, Events)>,
+    /// For (re)registrations while `poll` is held by the thread driving it.
+    pub registry: Registry,
+}
+
 #[derive(Default)]
 pub struct Owner {
     queue: Mutex<Queue>,
     notify: Mutex<Option<Notify>>,
     released: AtomicBool,
+    /// Set while the environment's thread drives its local poller: events it queues are
+    /// handed to JS when it is done, not through `notify`.
+    driving: AtomicBool,
     /// Round-robin listeners this environment created (closed when it ends).
     pub listeners: Mutex<Vec<u32>>,
+    pub local: Option<Local>,
 }
 
 /// Poisoning only means another thread panicked mid-update of plain data; carry on.
@@ -36,6 +52,31 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Owner {
+    /// An owner with a local poller.
+    pub fn with_local() -> std::io::Result<Owner> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        Ok(Owner {
+            local: Some(Local {
+                poll: Mutex::new((poll, Events::with_capacity(256))),
+                registry,
+            }),
+            ..Owner::default()
+        })
+    }
+
+    /// The local poller's descriptor, readable while it has events.
+    pub fn local_fd(&self) -> Option<RawFd> {
+        self.local.as_ref().map(|l| lock(&l.poll).0.as_raw_fd())
+    }
+
+    /// Marks the start (true) or end of a drive of the local poller. Returns, at the end,
+    /// whether events wait for JS.
+    pub fn set_driving(&self, on: bool) -> bool {
+        self.driving.store(on, SeqCst);
+        !on && !lock(&self.queue).events.is_empty()
+    }
+
     pub fn is_released(&self) -> bool {
         self.released.load(SeqCst)
     }
@@ -109,6 +150,10 @@ impl Owner {
     }
 
     fn notify(&self) {
+        // The driving thread hands the queue to JS itself once done (see set_driving).
+        if self.driving.load(SeqCst) {
+            return;
+        }
         if let Some(notify) = lock(&self.notify).as_ref() {
             notify();
         }

@@ -74,6 +74,9 @@ pub struct Chan {
     pub mode: Serialization,
     /// The environment whose JS gets this channel's events.
     owner: Arc<Owner>,
+    /// Read by the reactor thread; otherwise by the owner's local poller. Channels move here
+    /// when they join a round-robin listener, whose replies must flow while JS is blocked.
+    on_reactor: AtomicBool,
     /// Closed when the last reference goes, so no thread ever uses a recycled descriptor.
     fd: OwnedFd,
     reader: Mutex<Reader>,
@@ -95,6 +98,8 @@ pub struct Chan {
 struct Child {
     pidfd: OwnedFd,
     owner: Option<Arc<Owner>>,
+    /// Registered with the owner's local poller (else with the reactor's).
+    local: bool,
 }
 
 pub struct Reactor {
@@ -168,11 +173,19 @@ impl Reactor {
     /// exits and queues an `exit` event for `owner`. Keeps the pidfd for `kill`.
     pub fn watch_exit(&self, owner: &Arc<Owner>, pid: i32, pidfd: OwnedFd) {
         let raw = pidfd.as_raw_fd();
+        let local = owner.local.is_some();
+        let registry = self.registry_for(owner, !local);
         let owner = Some(owner.clone());
-        lock(&self.children).insert(pid, Child { pidfd, owner });
+        lock(&self.children).insert(
+            pid,
+            Child {
+                pidfd,
+                owner,
+                local,
+            },
+        );
         let token = Token(CHILD | pid as usize);
-        if self
-            .registry
+        if registry
             .register(&mut SourceFd(&raw), token, Interest::READABLE)
             .is_err()
         {
@@ -218,6 +231,7 @@ impl Reactor {
             id,
             mode,
             owner: owner.clone(),
+            on_reactor: AtomicBool::new(owner.local.is_none()),
             fd,
             reader: Mutex::new(Reader::new(mode, max_message_size)),
             writer: Mutex::default(),
@@ -321,9 +335,17 @@ impl Reactor {
             ch.closing.store(true, SeqCst);
             self.finish(&ch, None);
         }
-        for child in lock(&self.children).values_mut() {
+        for (pid, child) in lock(&self.children).iter_mut() {
             if child.owner.as_ref().is_some_and(|o| Arc::ptr_eq(o, owner)) {
                 child.owner = None;
+                if child.local {
+                    // The local poller goes with the environment: the reactor reaps it.
+                    child.local = false;
+                    let fd = &mut SourceFd(&child.pidfd.as_raw_fd());
+                    let _ = self.registry_for(owner, false).deregister(fd);
+                    let token = Token(CHILD | *pid as usize);
+                    let _ = self.registry.register(fd, token, Interest::READABLE);
+                }
             }
         }
         let listeners = std::mem::take(&mut *lock(&owner.listeners));
@@ -366,24 +388,72 @@ impl Reactor {
                 return;
             }
             for ev in events.iter() {
-                let token = ev.token().0;
-                if token & CHILD != 0 {
-                    self.reap((token & !CHILD) as i32);
-                } else if token & LISTENER != 0 {
-                    lock(&self.scheduler).readable((token & !LISTENER) as u32);
-                } else if ev.token() == WAKER {
-                    // The JS thread made room for listeners: see below.
-                } else if let Some(ch) = self.channel(token as u32) {
-                    let hup = ev.is_read_closed() || ev.is_error();
-                    if ev.is_readable() || hup {
-                        self.read(&ch, hup);
-                    }
-                    if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
-                        self.flush(&ch);
-                    }
-                }
+                self.handle(ev);
             }
             more = lock(&self.scheduler).accept_ready(self);
+        }
+    }
+
+    /// One readiness event, from the reactor's poller or a local one.
+    fn handle(&self, ev: &mio::event::Event) {
+        let token = ev.token().0;
+        if token & CHILD != 0 {
+            self.reap((token & !CHILD) as i32);
+        } else if token & LISTENER != 0 {
+            lock(&self.scheduler).readable((token & !LISTENER) as u32);
+        } else if ev.token() == WAKER {
+            // The JS thread made room for listeners: the run loop accepts next.
+        } else if let Some(ch) = self.channel(token as u32) {
+            let hup = ev.is_read_closed() || ev.is_error();
+            if ev.is_readable() || hup {
+                self.read(&ch, hup);
+            }
+            if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+                self.flush(&ch);
+            }
+        }
+    }
+
+    /// Serves what `owner`'s local poller has ready, without blocking, on the calling (the
+    /// owner's) thread. Returns whether events now wait for JS.
+    pub fn drive(&self, owner: &Owner) -> bool {
+        let Some(local) = &owner.local else {
+            return false;
+        };
+        owner.set_driving(true);
+        {
+            let mut guard = lock(&local.poll);
+            let (poll, events) = &mut *guard;
+            // EINTR or a failure: nothing served this time; the descriptor stays readable.
+            if poll.poll(events, Some(Duration::ZERO)).is_ok() {
+                for ev in events.iter() {
+                    self.handle(ev);
+                }
+            }
+        }
+        owner.set_driving(false)
+    }
+
+    /// Moves a channel to the reactor thread (it joins a round-robin listener).
+    pub fn to_reactor(&self, ch: &Chan) {
+        let writer = lock(&ch.writer);
+        if ch.closed.load(SeqCst) || ch.on_reactor.swap(true, SeqCst) {
+            return;
+        }
+        let fd = &mut SourceFd(&ch.fd.as_raw_fd());
+        let _ = self.registry_for(&ch.owner, false).deregister(fd);
+        if let Err(e) = self.arm(ch, false, !writer.is_empty()) {
+            drop(writer);
+            let code = errno_code(e);
+            self.finish(ch, Some((code.clone(), format!("open {code}"))));
+        }
+    }
+
+    /// The reactor's registry, or `owner`'s local one.
+    fn registry_for<'a>(&'a self, owner: &'a Owner, on_reactor: bool) -> &'a Registry {
+        match &owner.local {
+            Some(local) if !on_reactor => &local.registry,
+            _ => &self.registry,
         }
     }
 
@@ -429,15 +499,16 @@ impl Reactor {
     fn arm(&self, ch: &Chan, again: bool, writing: bool) -> Result<(), Errno> {
         let raw = ch.fd.as_raw_fd();
         let (source, token) = (&mut SourceFd(&raw), Token(ch.id as usize));
+        let registry = self.registry_for(&ch.owner, ch.on_reactor.load(SeqCst));
         let interest = if writing {
             Interest::READABLE | Interest::WRITABLE
         } else {
             Interest::READABLE
         };
         let res = if again {
-            self.registry.reregister(source, token, interest)
+            registry.reregister(source, token, interest)
         } else {
-            self.registry.register(source, token, interest)
+            registry.register(source, token, interest)
         };
         res.map_err(sys::io_errno)
     }
@@ -460,9 +531,11 @@ impl Reactor {
         let Some(child) = child else {
             return;
         };
-        let _ = self
-            .registry
-            .deregister(&mut SourceFd(&child.pidfd.as_raw_fd()));
+        let registry = match &child.owner {
+            Some(owner) => self.registry_for(owner, !child.local),
+            None => &self.registry,
+        };
+        let _ = registry.deregister(&mut SourceFd(&child.pidfd.as_raw_fd()));
         if let Some(owner) = child.owner {
             owner.push([Event::Exit {
                 pid,
@@ -630,7 +703,8 @@ impl Reactor {
         if ch.closed.swap(true, SeqCst) {
             return;
         }
-        let _ = self.registry.deregister(&mut SourceFd(&ch.fd.as_raw_fd()));
+        let registry = self.registry_for(&ch.owner, ch.on_reactor.load(SeqCst));
+        let _ = registry.deregister(&mut SourceFd(&ch.fd.as_raw_fd()));
         lock(&self.channels).remove(&ch.id);
         lock(&ch.writer).discard();
         // Its unanswered connections go to other workers.
@@ -919,6 +993,63 @@ mod tests {
 
         round_robin(&mut d);
         release_lets_go();
+        local_poller();
+    }
+
+    /// Waits (bounded) until `owner`'s local poller has something, then drives it.
+    fn drive_when_ready(owner: &Arc<Owner>) -> bool {
+        let fd = owner.local_fd().unwrap();
+        // SAFETY: the poller's descriptor stays open while `owner` lives.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let mut pfd = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+        // A failure guard only: the peer wrote already.
+        assert_eq!(
+            nix::poll::poll(&mut pfd, 20_000u16).unwrap(),
+            1,
+            "nothing ready"
+        );
+        r().drive(owner)
+    }
+
+    /// An owner with a local poller: its channel and child are served by `drive` on the
+    /// calling thread, not by the reactor; a channel moved to the reactor is served there.
+    // The child is reaped by the reactor, not by Child::wait.
+    #[allow(clippy::zombie_processes)]
+    fn local_poller() {
+        let local = Arc::new(Owner::with_local().unwrap());
+        let notified = Arc::new(AtomicBool::new(false));
+        let flag = notified.clone();
+        local.set_notify(Box::new(move || flag.store(true, SeqCst)));
+        let (id, mut peer) = channel_for(&local, Serialization::Json, 1 << 20);
+        peer.write_all(b"{\"a\":1}\n").unwrap();
+        assert!(drive_when_ready(&local), "no events after a drive");
+        let (events, _) = local.take();
+        assert_eq!(data_of(&events, id).0, b"{\"a\":1}\n");
+        assert!(!notified.load(SeqCst), "the driving thread is not notified");
+
+        let c = std::process::Command::new("sh")
+            .args(["-c", "exit 4"])
+            .spawn()
+            .unwrap();
+        let pid = c.id() as i32;
+        r().watch_exit(&local, pid, pidfd_open(c.id()));
+        assert!(drive_when_ready(&local));
+        let (events, _) = local.take();
+        assert!(matches!(events[..], [Event::Exit { pid: p, status: Some(4), .. }] if p == pid));
+
+        // On the reactor from now on: its data comes through notify, not drive.
+        r().to_reactor(&r().channel_of(&local, id).unwrap());
+        peer.write_all(b"2\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !notified.load(SeqCst) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "reactor never read it"
+            );
+            std::thread::yield_now();
+        }
+        assert_eq!(data_of(&local.take().0, id).0, b"2\n");
+        r().release(&local);
     }
 
     /// Another environment ends: its channel closes (the peer sees EOF), its child is reaped
