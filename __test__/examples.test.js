@@ -188,9 +188,8 @@ function assertClean(result, name) {
 
 // For the pool examples: a redis-server of the test's own, where one is installed (under
 // CI=true it must be).
-const { redisServerPath, startRedisServer } = require('../bench/util');
-const noRedis = redisServerPath() === null && process.env.CI !== 'true' ?
-  'redis-server is not installed (apt-get install redis-server); CI installs it' : false;
+const { redisServer, redisUnavailable, startRedisServer } = require('../bench/util');
+const noRedis = redisServer() === null && process.env.CI !== 'true' ? redisUnavailable.reason : false;
 
 // name -> { main, cluster?, pool? (rust-cluster/pool: no built-in twin), skip?, timeout?, run(impl) }
 const cases = {

@@ -645,9 +645,8 @@ describe('pool', TIMEOUT, () => {
 // they must run.
 
 const ROOT = path.resolve(__dirname, '..');
-const { redisServerPath, startRedisServer } = require('../bench/util');
-const redisSkip = redisServerPath() === null && process.env.CI !== 'true' ?
-  'redis-server is not installed (apt-get install redis-server); CI installs it' : false;
+const { redisServer, redisUnavailable, startRedisServer } = require('../bench/util');
+const redisSkip = redisServer() === null && process.env.CI !== 'true' ? redisUnavailable.reason : false;
 
 // A consumer in a process of its own: `size` workers, serving until SIGTERM.
 function startConsumer(url, name, { size = 1, visibilityTimeout = 1000 } = {}) {

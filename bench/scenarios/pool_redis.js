@@ -4,7 +4,7 @@
 // BullMQ (the "built-in" column; in-process processors, concurrency 64, its
 // stalledInterval and lockDuration set to our visibilityTimeout, 5 s). Skipped, with a
 // note, where redis-server is not installed.
-const { runFixture, redisServerPath, startRedisServer } = require('../util');
+const { runFixture, redisServer, redisUnavailable, startRedisServer } = require('../util');
 
 let server = null;
 
@@ -13,7 +13,7 @@ module.exports = {
   title: '7. Process pool across machines, Redis (BullMQ in the built-in column)',
   cluster: false,
   async setup() {
-    if (redisServerPath() !== null) server = await startRedisServer();
+    if (redisServer() !== null) server = await startRedisServer();
   },
   async teardown() {
     if (server) await server.stop();
@@ -21,7 +21,7 @@ module.exports = {
   },
   plan(ctx) {
     if (server === null) {
-      return { cases: [], rows: [], notes: ['pool_redis skipped: redis-server is not installed (apt-get install redis-server)'] };
+      return { cases: [], rows: [], notes: [`pool_redis skipped: ${redisUnavailable.reason}`] };
     }
     const count = ctx.settings.mode === 'smoke' ? 300 : 10000;
     const cases = [];
