@@ -32,6 +32,12 @@ function backoffOptions(options, name) {
   return out;
 }
 
+// The delay before restarting something that failed `failures` times in a row (0 for the
+// first failure): delay, delay*factor, delay*factor^2, ... up to maxDelay, in whole ms.
+function backoffDelay({ delay, maxDelay, factor }, failures) {
+  return Math.min(maxDelay, Math.round(delay * factor ** failures));
+}
+
 class Backoff {
   #options;
   #failures = 0;
@@ -42,10 +48,7 @@ class Backoff {
 
   // The delay before the next attempt, counting one more failure.
   next() {
-    const { delay, maxDelay, factor } = this.#options;
-    const ms = Math.min(maxDelay, delay * factor ** this.#failures);
-    this.#failures++;
-    return ms;
+    return backoffDelay(this.#options, this.#failures++);
   }
 
   get failures() {
@@ -57,4 +60,4 @@ class Backoff {
   }
 }
 
-module.exports = { Backoff, backoffOptions, BACKOFF_DEFAULTS: DEFAULTS };
+module.exports = { Backoff, backoffDelay, backoffOptions, BACKOFF_DEFAULTS: DEFAULTS };
