@@ -23,7 +23,9 @@ module.exports = {
     if (server === null) {
       return { cases: [], rows: [], notes: ['pool_redis skipped: redis-server is not installed (apt-get install redis-server)'] };
     }
-    const count = ctx.settings.mode === 'smoke' ? 300 : 10000;
+    const smoke = ctx.settings.mode === 'smoke';
+    const count = smoke ? 300 : 10000;
+    const visibilityMs = smoke ? 500 : 5000;
     const cases = [];
     for (const mode of ['throughput', 'kill']) {
       for (const [key, impl] of [['bullmq', 'bullmq'], ['ours', 'rust-cluster']]) {
@@ -31,7 +33,7 @@ module.exports = {
           key: `${key}-${mode}`,
           impl: impl === 'rust-cluster' ? impl : 'builtin',
           label: `${impl} redis ${mode}`,
-          run: () => runFixture('pool_redis_bench.js', [impl, mode, server.url, count], { timeoutMs: 300000 }),
+          run: () => runFixture('pool_redis_bench.js', [impl, mode, server.url, count, visibilityMs], { timeoutMs: 300000 }),
         });
       }
     }
