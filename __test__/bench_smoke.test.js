@@ -62,7 +62,7 @@ test('every bench scenario but the pool\'s runs (--smoke)', { timeout: 180_000 }
     assert.ok(results.meta.machine.cpuModel && results.meta.machine.cores > 0 && results.meta.machine.kernel);
     assert.match(results.meta.loadgen, /^(wrk|autocannon) /);
     assert.equal(results.meta.cluster.rustCluster, rustCluster);
-    assert.deepEqual(results.scenarios.map((s) => s.name), ['http', 'blocked', 'ipc', 'spawn', 'fork']);
+    assert.deepEqual(results.scenarios.map((s) => s.name), ['http', 'blocked', 'ipc', 'spawn', 'fork', 'supervise']);
 
     const clusterCases = new Set(['http', 'blocked']);
     for (const sc of results.scenarios) {

@@ -698,3 +698,14 @@ describe('execSync and execFileSync', () => {
     assert.equal(r.stderr, 'visible\nalso-visible\n');
   });
 });
+
+test('child._channel is there exactly where Node has it (DEP0129, removed in Node 26)', { timeout: 30_000 }, async () => {
+  const seen = [];
+  for (const [, mod] of both) {
+    const child = mod.spawn(node, ['-e', '0'], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+    seen.push('_channel' in child);
+    await once(child, 'exit');
+  }
+  assert.strictEqual(seen[1], seen[0]);
+  assert.strictEqual(seen[0], Number(process.versions.node.split('.')[0]) < 26);
+});

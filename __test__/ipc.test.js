@@ -65,8 +65,14 @@ const roles = {
   },
 
   // An advanced-mode frame header announcing 1 GiB.
+  // A frame announced as 1 GiB, and more than the parent's 64 KiB limit of it sent.
   oversizeFrame() {
-    fs.writeSync(3, Buffer.from([0x40, 0, 0, 0, 1, 2, 3, 4]));
+    fs.writeSync(3, Buffer.concat([Buffer.from([0x40, 0, 0, 0]), Buffer.alloc(70000, 1)]));
+  },
+
+  // Announces a 2 GiB frame, then leaves: nothing arrived that breaks a limit.
+  announceAndLeave() {
+    fs.writeSync(3, Buffer.from([0x7f, 0xff, 0xff, 0xff]));
   },
 
   hiAndLeave() {
@@ -405,6 +411,16 @@ test('an oversized advanced frame fails with ERR_IPC_MESSAGE_TOO_LARGE', TIMEOUT
   child.on('error', (err) => events.push(err.code));
   await next(child, 'exit');
   assert.deepStrictEqual(events, ['ERR_IPC_MESSAGE_TOO_LARGE', 'disconnect']);
+});
+
+test('a frame only announced as oversized, then EOF: dropped without an error, as in Node', TIMEOUT, async () => {
+  const child = start('announceAndLeave', { serialization: 'advanced', maxMessageSize: 65536 });
+  const events = [];
+  child.on('disconnect', () => events.push('disconnect'));
+  child.on('error', (err) => events.push(err.code));
+  const [code] = await next(child, 'exit');
+  assert.strictEqual(code, 0);
+  assert.deepStrictEqual(events, ['disconnect']);
 });
 
 test('a throwing message listener surfaces, later messages still arrive', TIMEOUT,

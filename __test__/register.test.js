@@ -270,6 +270,74 @@ describe('node -r lib/register.js', { timeout: 120_000 }, () => {
   });
 });
 
+// Where ES modules can appear, `import` is redirected; where they cannot, register
+// starts no hooks thread (Node < 22.15 has only module.register(), whose thread costs
+// tens of ms per process and makes a lost stdout reader crash the process).
+describe('register: ES modules where they appear, nothing where they do not', { timeout: 120_000 }, () => {
+  const dir = path.join(tmp, 'esm-paths');
+  fs.mkdirSync(path.join(dir, 'typed'), { recursive: true });
+  const ESM_ENTRY = pathToFileURL(path.join(ROOT, 'lib', 'esm', 'child_process.mjs')).href;
+  const REPORT = `console.log(JSON.stringify({ resolved: import.meta.resolve('node:child_process'), own: typeof m.default._rustCluster !== 'undefined' || m.default === require_(${JSON.stringify(OURS_CP)}) }));`;
+  const IMPORTER = `import * as m from 'node:child_process'; import { createRequire } from 'node:module';
+const require_ = createRequire(import.meta.url);
+${REPORT}`;
+  fs.writeFileSync(path.join(dir, 'importer.mjs'), IMPORTER);
+  // A CommonJS main whose only ES module comes through import().
+  fs.writeFileSync(path.join(dir, 'dynamic.cjs'), "import('./importer.mjs');\n");
+  // A .js main in a "type": "module" package.
+  fs.writeFileSync(path.join(dir, 'typed', 'package.json'), '{"type":"module"}');
+  fs.writeFileSync(path.join(dir, 'typed', 'main.js'), IMPORTER);
+  // A worker thread running an ES module, started by a CommonJS main.
+  fs.writeFileSync(path.join(dir, 'worker-main.cjs'), `
+const { Worker } = require('node:worker_threads');
+new Worker(${JSON.stringify(path.join(dir, 'importer.mjs'))});
+`);
+  // A CommonJS app that never meets an ES module: the threads it has.
+  fs.writeFileSync(path.join(dir, 'plain.cjs'), `
+require('node:child_process');
+console.log(JSON.stringify({ threads: require('node:fs').readdirSync('/proc/self/task').length }));
+`);
+
+  const lastJson = (args, env) => run(['-r', REGISTER, ...args], { env });
+
+  test('a CommonJS main that import()s', () => {
+    assert.equal(lastJson([path.join(dir, 'dynamic.cjs')]).resolved, ESM_ENTRY);
+  });
+
+  test('a .js main in a "type": "module" package', () => {
+    assert.equal(lastJson([path.join(dir, 'typed', 'main.js')]).resolved, ESM_ENTRY);
+  });
+
+  test('-e code that import()s, and --input-type=module', () => {
+    const code = `import(${JSON.stringify(pathToFileURL(path.join(dir, 'importer.mjs')).href)})`;
+    assert.equal(lastJson(['-e', code]).resolved, ESM_ENTRY);
+    assert.equal(lastJson(['--input-type=module', '-e', IMPORTER.replace(/require_\(.*?\)/, 'null')]).resolved, ESM_ENTRY);
+  });
+
+  test('an ES module worker thread', () => {
+    assert.equal(lastJson([path.join(dir, 'worker-main.cjs')]).resolved, ESM_ENTRY);
+  });
+
+  test('a CommonJS app that never imports has no more threads than without register', () => {
+    const plain = run([path.join(dir, 'plain.cjs')]);
+    const registered = lastJson([path.join(dir, 'plain.cjs')]);
+    assert.equal(registered.threads, plain.threads);
+  });
+
+  test('a child whose stdout reader goes away exits as with the built-in (console swallows EPIPE)', async () => {
+    const exitCode = (preload) => new Promise((resolve) => {
+      const env = { ...process.env };
+      delete env.NODE_OPTIONS;
+      const c = cp.spawn(process.execPath, [...preload, '-e', 'console.log("x")'], { env });
+      c.stdout.on('error', () => {});
+      c.on('spawn', () => c.stdout.destroy());
+      c.on('close', (code) => resolve(code));
+    });
+    assert.equal(await exitCode(['-r', REGISTER]), await exitCode([]));
+    assert.equal(await exitCode([]), 0);
+  });
+});
+
 describe('NODE_OPTIONS handling', () => {
   test('addRequire', () => {
     assert.equal(addRequire(undefined, '/a/b.js'), '--require /a/b.js');

@@ -1,5 +1,5 @@
 'use strict';
-// Type-checks small TypeScript programs against index.d.ts and child_process.d.ts with
+// Type-checks small TypeScript programs against index.d.ts, child_process.d.ts and supervisor.d.ts with
 // `tsc --noEmit` (typescript and @types/node from the repo's devDependencies):
 //  - a program written against Node's `cluster` / `child_process` compiles unchanged
 //    (but for the module names) against `rust-cluster` / `rust-cluster/child_process`,
@@ -84,6 +84,7 @@ if (cluster.isPrimary) {
 // rust-cluster's additions, and errors that must stay errors.
 const EXTRAS = `
 import cluster from 'rust-cluster';
+import { supervise, WorkerStats } from 'rust-cluster/supervisor';
 import { spawn, fork, ForkOptions, SpawnOptions } from 'rust-cluster/child_process';
 
 fork('w.js', [], { maxMessageSize: 1 << 20, serialization: 'advanced' });
@@ -96,6 +97,13 @@ spawn('ls', [], { stdio: ['ignore', 'pipe', 'ignore'], maxMessageSize: 64 }).std
 cluster.setupPrimary({ exec: 'w.js', maxMessageSize: 4096 });
 const size: number | undefined = cluster.settings.maxMessageSize;
 cluster.schedulingPolicy = cluster.SCHED_REUSEPORT;
+
+const sup = supervise({ exec: 'app.js', instances: 'max', maxMemory: '512M', restart: { delay: 50 } });
+sup.on('restart', (worker, code, signal, delay: number) => worker.process.pid);
+sup.reload().then(({ duration }) => duration.toFixed());
+const state: WorkerStats['state'] = sup.stats()[0].state;
+// @ts-expect-error: ready is 'listening' or 'message'
+supervise({ ready: 'online' });
 
 // @ts-expect-error: not an option
 fork('w.js', { notAnOption: true });

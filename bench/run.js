@@ -13,7 +13,7 @@ const report = require('./report');
 const loadgen = require('./loadgen');
 const { ROOT, median, machineInfo, gitRevision, clusterStatus } = require('./util');
 
-const SCENARIOS = ['http', 'blocked', 'ipc', 'spawn', 'fork', 'pool', 'pool_redis'].map((n) => require(`./scenarios/${n}`));
+const SCENARIOS = ['http', 'blocked', 'ipc', 'spawn', 'fork', 'supervise', 'pool', 'pool_redis'].map((n) => require(`./scenarios/${n}`));
 
 const USAGE = `usage: node bench/run.js [options]     (npm run bench -- [options])
 

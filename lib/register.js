@@ -9,6 +9,7 @@
 // loader, which never goes through Module._load or the ESM hooks. rust-cluster's own
 // files keep them as well (requests from inside this package are left alone).
 
+const fs = require('node:fs');
 const Module = require('node:module');
 const path = require('node:path');
 const { pathToFileURL } = require('node:url');
@@ -25,6 +26,26 @@ const targets = {
   'node:cluster': CLUSTER,
 };
 
+const ROOT_URL = pathToFileURL(ROOT + path.sep).href;
+const esmTargets = {
+  __proto__: null,
+  child_process: pathToFileURL(path.join(__dirname, 'esm', 'child_process.mjs')).href,
+  cluster: pathToFileURL(path.join(__dirname, 'esm', 'cluster.mjs')).href,
+};
+esmTargets['node:child_process'] = esmTargets.child_process;
+esmTargets['node:cluster'] = esmTargets.cluster;
+
+// The URL that `import specifier` from `parentURL` resolves to, or undefined (no
+// change). Used in-thread (resolveSync) and on the hooks thread (esm/hooks.mjs).
+function esmTarget(specifier, parentURL) {
+  const url = esmTargets[specifier];
+  if (url === undefined || (typeof parentURL === 'string' &&
+      (parentURL.startsWith(ROOT_URL + 'lib/') || parentURL === ROOT_URL + 'index.js'))) {
+    return undefined;
+  }
+  return url;
+}
+
 // Requests made by rust-cluster's own modules (lib/**, index.js) are not redirected.
 function fromRustCluster(parent) {
   const file = parent && parent.filename;
@@ -32,37 +53,119 @@ function fromRustCluster(parent) {
   return file === CLUSTER || file.startsWith(path.join(ROOT, 'lib') + path.sep);
 }
 
-const state = globalThis[Symbol.for('rust-cluster.register')];
-if (!state) {
-  globalThis[Symbol.for('rust-cluster.register')] = { root: ROOT };
-
-  // CommonJS: require('child_process') and require('node:child_process') (the latter
-  // never reaches Module._resolveFilename, so the hook is on Module._load).
-  const load = Module._load;
-  Module._load = function _load(request, parent, isMain) {
-    if (typeof request === 'string' && targets[request] !== undefined && !fromRustCluster(parent)) {
-      return load.call(this, targets[request], parent, isMain);
-    }
-    return load.apply(this, arguments);
-  };
-
-  // ESM: a resolve hook, run by Node on its hooks thread. Not registered from inside
-  // that thread (it loads --require modules too; unlike a user's worker thread it has
-  // no parentPort).
-  const { isMainThread, parentPort } = require('node:worker_threads');
-  const onHooksThread = !isMainThread && parentPort === null;
-  if (typeof Module.register === 'function' && !onHooksThread) {
-    Module.register(pathToFileURL(path.join(__dirname, 'esm', 'hooks.mjs')), {
-      data: {
-        root: pathToFileURL(ROOT + path.sep).href,
-        childProcess: pathToFileURL(path.join(__dirname, 'esm', 'child_process.mjs')).href,
-        cluster: pathToFileURL(path.join(__dirname, 'esm', 'cluster.mjs')).href,
-      },
-    });
+// ESM: `import` of the four names resolves to lib/esm/*.mjs. Where Node has
+// synchronous in-thread hooks (module.registerHooks) that costs nothing. Elsewhere
+// the only way is module.register(), which starts Node's hooks thread: tens of
+// milliseconds per process and thread, and a pipe into process.stdout that turns
+// an EPIPE console.log into a crash. So it is registered only where ES modules can
+// run: an ES module main (or flags that load ES modules), and just before a CommonJS
+// module whose source has a dynamic import() is compiled.
+function redirectImports() {
+  if (typeof Module.registerHooks === 'function') {
+    Module.registerHooks({ resolve: resolveSync });
+    return;
   }
+  if (typeof Module.register !== 'function') return; // Node < 20.6: CommonJS only
+  if (esmByFlags() || evalNeedsEsm()) {
+    registerHooksThread();
+    return;
+  }
+  const runMain = Module.runMain;
+  Module.runMain = function runMainWithImports(main) {
+    if (mainNeedsEsm(main === undefined ? process.argv[1] : main)) registerHooksThread();
+    return runMain.apply(this, arguments);
+  };
+  const compile = Module.prototype._compile;
+  Module.prototype._compile = function _compile(content, filename) {
+    if (!hooksThread && typeof content === 'string' && DYNAMIC_IMPORT.test(content)) {
+      registerHooksThread();
+    }
+    return compile.apply(this, arguments);
+  };
+}
 
-  // Every Node child: NODE_OPTIONS is read by each node process at startup.
-  process.env.NODE_OPTIONS = addRequire(process.env.NODE_OPTIONS, __filename);
+const DYNAMIC_IMPORT = /\bimport\s*\(/;
+const STATIC_ESM = /(^|[\n;])\s*(import\s*[\w{*'"]|export\s)/;
+let hooksThread = false;
+
+function registerHooksThread() {
+  if (hooksThread) return;
+  hooksThread = true;
+  // Node's hooks thread loads --require modules too (it has no parentPort, unlike a
+  // user's worker thread): no hooks from inside it.
+  const { isMainThread, parentPort } = require('node:worker_threads');
+  if (!isMainThread && parentPort === null) return;
+  Module.register(pathToFileURL(path.join(__dirname, 'esm', 'hooks.mjs')));
+}
+
+function resolveSync(specifier, context, nextResolve) {
+  const conditions = context.conditions;
+  if (conditions && conditions.includes('import')) {
+    const url = esmTarget(specifier, context.parentURL);
+    if (url !== undefined) return { url, format: 'module', shortCircuit: true };
+  }
+  return nextResolve(specifier, context);
+}
+
+// Flags with which Node loads ES modules before or instead of a CommonJS main.
+function esmByFlags() {
+  const flags = [...process.execArgv, ...parseNodeOptions(process.env.NODE_OPTIONS || '')
+    .map((o) => (o.value === undefined ? o.flag : `${o.flag}=${o.value}`))];
+  return flags.some((f) => /^--(import|loader|experimental-loader|experimental-detect-module)\b/.test(f) ||
+    /^--(input-type|experimental-default-type)=module$/.test(f));
+}
+
+// `node -e` / `-p` code that imports (process._eval is its source).
+function evalNeedsEsm() {
+  return typeof process._eval === 'string' && DYNAMIC_IMPORT.test(process._eval);
+}
+
+// Whether Node runs `main` as an ES module (Node's rule: .mjs, or a .js/extension-
+// less file in a "type": "module" package), or it could be one (ES syntax in a file
+// without a type, which newer Nodes detect), or it loads one with import().
+function mainNeedsEsm(main) {
+  if (typeof main !== 'string') return false;
+  let file;
+  try {
+    file = require.resolve(path.resolve(main));
+  } catch {
+    return true; // Node will report it; a hook costs nothing then
+  }
+  const ext = path.extname(file);
+  if (ext === '.mjs' || ext === '.mts') return true;
+  if (ext === '.cjs' || ext === '.cts' || ext === '.json' || ext === '.node') return false;
+  const type = packageType(path.dirname(file));
+  if (type === 'module') return true;
+  let source;
+  try {
+    source = fs.readFileSync(file, 'utf8');
+  } catch {
+    return true;
+  }
+  return DYNAMIC_IMPORT.test(source) || (type === undefined && STATIC_ESM.test(source));
+}
+
+// The "type" of the nearest package.json above `dir`, or undefined.
+function packageType(dir) {
+  for (;;) {
+    let text = null;
+    try {
+      text = fs.readFileSync(path.join(dir, 'package.json'), 'utf8');
+    } catch {
+      // none here
+    }
+    if (text !== null) {
+      try {
+        const type = JSON.parse(text).type;
+        return typeof type === 'string' ? type : undefined;
+      } catch {
+        return undefined;
+      }
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
 }
 
 // Returns `options` with `--require <file>` appended, unless it is there already.
@@ -108,4 +211,24 @@ function parseNodeOptions(text) {
   return opts;
 }
 
-module.exports = { addRequire, parseNodeOptions };
+const state = globalThis[Symbol.for('rust-cluster.register')];
+if (!state) {
+  globalThis[Symbol.for('rust-cluster.register')] = { root: ROOT };
+
+  // CommonJS: require('child_process') and require('node:child_process') (the latter
+  // never reaches Module._resolveFilename, so the hook is on Module._load).
+  const load = Module._load;
+  Module._load = function _load(request, parent, isMain) {
+    if (typeof request === 'string' && targets[request] !== undefined && !fromRustCluster(parent)) {
+      return load.call(this, targets[request], parent, isMain);
+    }
+    return load.apply(this, arguments);
+  };
+
+  redirectImports();
+
+  // Every Node child: NODE_OPTIONS is read by each node process at startup.
+  process.env.NODE_OPTIONS = addRequire(process.env.NODE_OPTIONS, __filename);
+}
+
+module.exports = { addRequire, parseNodeOptions, esmTarget };

@@ -3,9 +3,10 @@
 // napi-derive registers exports only outside cfg(test), so unit-test builds see them unused.
 #![cfg_attr(test, allow(dead_code))]
 use crate::listen::{self, Kind, Options};
-use crate::reactor;
+use crate::napi_ipc::owner;
+use crate::owner::lock;
 use napi::bindgen_prelude::Either;
-use napi::{Error, Result, Status};
+use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 use std::os::fd::IntoRawFd;
 
@@ -92,35 +93,60 @@ pub fn listen_socket(options: ListenOptions) -> Result<Listening> {
 }
 
 /// `rrCreate(key, fd) -> id`: the reactor takes the listening socket `fd` (on success only)
-/// and hands its connections to the workers added with `rrAdd`, announcing `key`.
+/// and hands its connections to the workers added with `rrAdd`, announcing `key`. The
+/// listener belongs to this environment and closes when it ends.
 #[napi]
-pub fn rr_create(key: String, fd: i32) -> Result<u32> {
-    reactor::with_scheduler(|s, r| s.create(r, &key, fd)).map_err(|e| {
-        Error::new(
-            Status::GenericFailure,
-            format!("rrCreate: fd {fd} is not a listening socket ({e:?})"),
-        )
-    })
+pub fn rr_create(env: Env, key: String, fd: i32) -> Result<u32> {
+    let (r, owner) = owner(&env)?;
+    let id = r
+        .with_scheduler(|s, r| s.create(r, &key, fd))
+        .map_err(|e| {
+            Error::new(
+                Status::GenericFailure,
+                format!("rrCreate: fd {fd} is not a listening socket ({e:?})"),
+            )
+        })?;
+    lock(&owner.listeners).push(id);
+    Ok(id)
 }
 
 /// `rrAdd(id, channelId)`: the worker on that channel takes connections from now on. A
 /// closed channel or listener is ignored.
 #[napi]
-pub fn rr_add(id: u32, channel_id: u32) {
-    if let Some(ch) = reactor::channel_handle(channel_id) {
-        reactor::with_scheduler(|s, r| s.add(r, id, ch));
+pub fn rr_add(env: Env, id: u32, channel_id: u32) -> Result<()> {
+    let (r, owner) = owner(&env)?;
+    if let Some(ch) = r.channel_of(&owner, channel_id) {
+        // Its replies must be consumed while this thread's JS is blocked.
+        r.to_reactor(&ch);
+        r.with_scheduler(|s, r| s.add(r, id, ch));
     }
+    Ok(())
 }
 
 /// `rrRemove(id, channelId) -> boolean`: true when no worker is left (the listener is then
 /// closed and the id gone).
 #[napi]
-pub fn rr_remove(id: u32, channel_id: u32) -> bool {
-    reactor::with_scheduler(|s, r| s.remove(r, id, channel_id))
+pub fn rr_remove(env: Env, id: u32, channel_id: u32) -> Result<bool> {
+    let (r, owner) = owner(&env)?;
+    if !lock(&owner.listeners).contains(&id) {
+        return Ok(true);
+    }
+    let last = r.with_scheduler(|s, r| s.remove(r, id, channel_id));
+    if last {
+        lock(&owner.listeners).retain(|&l| l != id);
+    }
+    Ok(last)
 }
 
 /// `rrClose(id)`: closes the listener and every connection not yet accepted by a worker.
 #[napi]
-pub fn rr_close(id: u32) {
-    reactor::with_scheduler(|s, r| s.close(r, id));
+pub fn rr_close(env: Env, id: u32) -> Result<()> {
+    let (r, owner) = owner(&env)?;
+    let mut listeners = lock(&owner.listeners);
+    if listeners.contains(&id) {
+        listeners.retain(|&l| l != id);
+        drop(listeners);
+        r.with_scheduler(|s, r| s.close(r, id));
+    }
+    Ok(())
 }

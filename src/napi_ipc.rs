@@ -1,50 +1,100 @@
-//! JS exports for the reactor: init, drain, setRef, channelWrite, channelClose.
+//! JS exports for the reactor: init, drain, setRef, channelWrite, channelClose. Each N-API
+//! environment (the main thread, every worker thread) gets its own `Owner` as instance data,
+//! created on first use and released when the environment is torn down. Its plain channels
+//! and children are served on its own loop (src/env_loop.rs) when Node's libuv is reachable.
 // napi-derive registers exports only outside cfg(test), so unit-test builds see them unused.
 #![cfg_attr(test, allow(dead_code))]
-use crate::reactor::{self, Event};
+use crate::env_loop::EnvLoop;
+use crate::owner::Owner;
+use crate::reactor::{self, Event, Reactor};
 use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Env, JsBuffer, JsFunction, JsObject, JsUnknown, Result};
+use napi::{Env, Error, JsBuffer, JsFunction, JsObject, JsUnknown, Result, Status};
 use napi_derive::napi;
 use std::os::fd::{BorrowedFd, IntoRawFd};
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::Mutex;
+use std::sync::Arc;
 
 type NotifyFn = ThreadsafeFunction<(), ErrorStrategy::Fatal>;
 
-/// The thread-safe `notify`. Calls after Node released it (environment teardown) return
-/// `Closing` and do nothing, so a reactor still queueing events at exit is harmless.
-static NOTIFY: Mutex<Option<NotifyFn>> = Mutex::new(None);
-/// Last `setRef` value, carried over when `init` is called again.
-static REFERENCED: AtomicBool = AtomicBool::new(false);
-
-fn with_notify<R>(f: impl FnOnce(&mut Option<NotifyFn>) -> R) -> R {
-    f(&mut NOTIFY.lock().unwrap_or_else(|e| e.into_inner()))
+/// This environment's instance data.
+struct EnvState {
+    owner: Arc<Owner>,
+    /// The thread-safe `notify`, kept here for `setRef`. Calls after Node released it
+    /// (environment teardown) return `Closing` and do nothing.
+    notify: Option<NotifyFn>,
+    /// Last `setRef` value, applied to a notifier installed later.
+    referenced: bool,
+    /// The poll handle driving the owner's local poller, if it has one.
+    env_loop: Option<EnvLoop>,
 }
 
-/// `init(notify)`: `notify()` is called when the event queue goes from empty to non-empty.
-/// Calling it again replaces the callback.
+/// The reactor and this environment's state, or the error JS throws.
+fn env_state(env: &Env) -> Result<(&'static Reactor, &'static mut EnvState)> {
+    let r = reactor::reactor().map_err(|e| Error::new(Status::GenericFailure, e.0))?;
+    if env.get_instance_data::<EnvState>()?.is_none() {
+        let local = EnvLoop::available()
+            .then(Owner::with_local)
+            .and_then(|o| o.ok())
+            .map(Arc::new)
+            .and_then(|owner| Some((EnvLoop::start(env, r, &owner)?, owner)));
+        let (env_loop, owner) = match local {
+            Some((l, owner)) => (Some(l), owner),
+            None => (None, Arc::new(Owner::default())),
+        };
+        r.adopt(&owner);
+        let state = EnvState {
+            owner,
+            notify: None,
+            referenced: false,
+            env_loop,
+        };
+        env.set_instance_data(state, (), |mut ctx| {
+            if let Some(l) = ctx.value.env_loop.take() {
+                l.close();
+            }
+            if let Ok(r) = reactor::reactor() {
+                r.release(&ctx.value.owner);
+            } else {
+                ctx.value.owner.release();
+            }
+        })?;
+    }
+    let state = env
+        .get_instance_data::<EnvState>()?
+        .ok_or_else(|| Error::new(Status::GenericFailure, "rust-cluster: no instance data"))?;
+    Ok((r, state))
+}
+
+/// This environment's owner, for the other export modules.
+pub fn owner(env: &Env) -> Result<(&'static Reactor, Arc<Owner>)> {
+    env_state(env).map(|(r, s)| (r, s.owner.clone()))
+}
+
+/// `init(notify)`: `notify()` is called when this environment's event queue goes from empty
+/// to non-empty. Calling it again replaces the callback.
 #[napi]
 pub fn init(env: Env, notify: JsFunction) -> Result<()> {
+    let (_, state) = env_state(&env)?;
     let mut tsfn: NotifyFn =
         notify.create_threadsafe_function(0, |_| Ok(Vec::<JsUnknown>::new()))?;
-    if !REFERENCED.load(SeqCst) {
+    if !state.referenced {
         tsfn.unref(&env)?;
     }
-    with_notify(|slot| *slot = Some(tsfn));
-    reactor::set_notify(Box::new(|| {
-        with_notify(|slot| {
-            if let Some(tsfn) = slot {
-                tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
-            }
-        })
+    let caller = tsfn.clone();
+    state.notify = Some(tsfn);
+    if let Some(l) = &state.env_loop {
+        l.set_notify(&env, &notify)?;
+    }
+    state.owner.set_notify(Box::new(move || {
+        caller.call((), ThreadsafeFunctionCallMode::NonBlocking);
     }));
     Ok(())
 }
 
-/// `drain()`: every queued event as a plain object, oldest first.
+/// `drain()`: every event queued for this environment as a plain object, oldest first.
 #[napi]
 pub fn drain(env: Env) -> Result<JsObject> {
-    let events = reactor::take_events();
+    let (r, state) = env_state(&env)?;
+    let events = r.take_events(&state.owner);
     let mut out = env.create_array_with_length(events.len())?;
     for (i, event) in events.into_iter().enumerate() {
         let mut o = env.create_object()?;
@@ -84,38 +134,55 @@ pub fn drain(env: Env) -> Result<JsObject> {
                 o.set_named_property("type", "close")?;
                 o.set_named_property("channel", channel)?;
             }
+            Event::Fatal { message } => {
+                o.set_named_property("type", "fatal")?;
+                o.set_named_property("message", message)?;
+            }
         }
         out.set_element(i as u32, o)?;
     }
     Ok(out)
 }
 
-/// `setRef(bool)`: whether pending reactor notifications keep the event loop alive.
+/// `setRef(bool)`: whether pending reactor notifications keep this environment's event loop
+/// alive.
 #[napi]
 pub fn set_ref(env: Env, referenced: bool) -> Result<()> {
-    REFERENCED.store(referenced, SeqCst);
-    with_notify(|slot| match slot {
+    let (_, state) = env_state(&env)?;
+    state.referenced = referenced;
+    if let Some(l) = &state.env_loop {
+        l.set_ref(referenced);
+    }
+    match &mut state.notify {
         Some(tsfn) if referenced => tsfn.refer(&env),
         Some(tsfn) => tsfn.unref(&env),
         None => Ok(()),
-    })
+    }
 }
 
 /// `channelWrite(id, buf, fd?)`: bytes still queued on the channel, or a negative errno.
 #[napi]
-pub fn channel_write(id: u32, buf: JsBuffer, fd: Option<i32>) -> Result<i64> {
+pub fn channel_write(env: Env, id: u32, buf: JsBuffer, fd: Option<i32>) -> Result<i64> {
+    let (r, state) = env_state(&env)?;
     let data = buf.into_value()?;
     Ok(match fd {
         Some(fd) if fd < 0 => -i64::from(nix::libc::EBADF),
         // SAFETY: the caller keeps `fd` open for this synchronous call; the reactor dups it
         // if it has to be queued.
-        Some(fd) => reactor::channel_write(id, &data, Some(unsafe { BorrowedFd::borrow_raw(fd) })),
-        None => reactor::channel_write(id, &data, None),
+        Some(fd) => r.channel_write(
+            &state.owner,
+            id,
+            &data,
+            Some(unsafe { BorrowedFd::borrow_raw(fd) }),
+        ),
+        None => r.channel_write(&state.owner, id, &data, None),
     })
 }
 
 /// `channelClose(id)`: stop reading; close once queued bytes are written; `close` follows.
 #[napi]
-pub fn channel_close(id: u32) {
-    reactor::channel_close(id);
+pub fn channel_close(env: Env, id: u32) -> Result<()> {
+    let (r, state) = env_state(&env)?;
+    r.channel_close(&state.owner, id);
+    Ok(())
 }

@@ -5,10 +5,12 @@
 // napi-derive registers the exports only outside cfg(test), so a test build sees them unused.
 #![cfg_attr(test, allow(dead_code))]
 
-use crate::reactor::{self, Serialization};
+use crate::napi_ipc::owner;
+use crate::reactor::Serialization;
 use crate::spawn::{spawn_process, Request, Stdio, DEFAULT_MAX_MESSAGE_SIZE};
 use crate::spawn_sync::{self, SyncRequest};
 use napi::bindgen_prelude::Buffer;
+use napi::Env;
 use napi_derive::napi;
 use nix::errno::Errno;
 use std::os::fd::IntoRawFd;
@@ -109,7 +111,9 @@ macro_rules! spawn_request {
 /// `spawn(opts) -> { errno, pid, fds, channelId }`. On success the child's pidfd goes to the
 /// reactor (which emits its `exit`) and the `ipc` end, if any, becomes a reactor channel.
 #[napi]
-pub fn spawn(opts: SpawnOptions) -> SpawnResult {
+pub fn spawn(env: Env, opts: SpawnOptions) -> napi::Result<SpawnResult> {
+    // Before the child exists: nobody would reap it without the reactor.
+    let (r, owner) = owner(&env)?;
     let count = opts.stdio.len();
     let failure = |e: Errno| SpawnResult {
         errno: neg(e),
@@ -120,27 +124,27 @@ pub fn spawn(opts: SpawnOptions) -> SpawnResult {
     let mode = match opts.serialization.as_deref() {
         None | Some("json") => Serialization::Json,
         Some("advanced") => Serialization::Advanced,
-        Some(_) => return failure(Errno::EINVAL),
+        Some(_) => return Ok(failure(Errno::EINVAL)),
     };
     let max_message_size = match opts.max_message_size {
         None => DEFAULT_MAX_MESSAGE_SIZE,
         // Saturating: Infinity becomes usize::MAX, i.e. no limit.
         Some(size) if size >= 0.0 => size as usize,
-        Some(_) => return failure(Errno::EINVAL),
+        Some(_) => return Ok(failure(Errno::EINVAL)),
     };
     let req = match spawn_request!(opts) {
         Ok(req) => req,
-        Err(e) => return failure(e),
+        Err(e) => return Ok(failure(e)),
     };
     let child = match spawn_process(&req) {
         Ok(child) => child,
-        Err(e) => return failure(e),
+        Err(e) => return Ok(failure(e)),
     };
     let channel_id = child.ipc.map_or(-1, |fd| {
-        i64::from(reactor::open_channel(fd, mode, max_message_size))
+        i64::from(r.open_channel(&owner, fd, mode, max_message_size))
     });
-    reactor::watch_exit(child.pid, child.pidfd);
-    SpawnResult {
+    r.watch_exit(&owner, child.pid, child.pidfd);
+    Ok(SpawnResult {
         errno: 0,
         pid: child.pid,
         fds: child
@@ -150,16 +154,17 @@ pub fn spawn(opts: SpawnOptions) -> SpawnResult {
             .map(|end| end.map_or(-1, IntoRawFd::into_raw_fd))
             .collect(),
         channel_id,
-    }
+    })
 }
 
 /// `kill(pid, signal) -> errno`: through the reactor's pidfd; `-ESRCH` once reaped.
 #[napi]
-pub fn kill(pid: i32, signal: i32) -> i32 {
-    match reactor::kill(pid, signal) {
+pub fn kill(env: Env, pid: i32, signal: i32) -> napi::Result<i32> {
+    let (r, owner) = owner(&env)?;
+    Ok(match r.kill(&owner, pid, signal) {
         Ok(()) => 0,
         Err(e) => neg(e),
-    }
+    })
 }
 
 /// `spawnSync(opts) -> { errno, pid, status, signal, output }`; blocks until the child is reaped.

@@ -1,12 +1,13 @@
 //! The one background thread: a mio poller over child pidfds, IPC channel sockets and the
-//! round-robin listeners, feeding the event queue that JS drains (docs/internals.md,
-//! "Reactor and channels" and "Cluster").
+//! round-robin listeners, feeding each environment's event queue (docs/internals.md,
+//! "Reactor and channels", "Environments" and "Cluster").
 //!
-//! Lock order: a channel's reader, the scheduler, a channel's writer, then the event queue;
-//! the channel and child maps are only held on their own (kill and reap hold the child map
-//! across their syscall, so a signal never reaches a pid that was reaped and maybe reused).
+//! Lock order: a channel's reader, the scheduler, a channel's writer, then an owner's event
+//! queue; the channel and child maps are only held on their own (kill and reap hold the child
+//! map across their syscall, so a signal never reaches a pid that was reaped and maybe reused).
 use crate::ipc::channel::{Origin, Pass, ReadEnd, Reader, Writer};
 use crate::ipc::framing::{self, Reply};
+use crate::owner::{lock, Owner};
 use crate::scheduler::Scheduler;
 use crate::sys;
 use mio::unix::SourceFd;
@@ -15,10 +16,9 @@ use nix::errno::Errno;
 use nix::libc;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::mem;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
 /// How frames on a channel are delimited.
@@ -63,13 +63,20 @@ pub enum Event {
     Close {
         channel: u32,
     },
+    /// The reactor thread stopped (its poller failed): nothing more will be delivered.
+    Fatal {
+        message: String,
+    },
 }
-
-type Notify = Box<dyn Fn() + Send + Sync>;
 
 pub struct Chan {
     pub id: u32,
     pub mode: Serialization,
+    /// The environment whose JS gets this channel's events.
+    owner: Arc<Owner>,
+    /// Read by the reactor thread; otherwise by the owner's local poller. Channels move here
+    /// when they join a round-robin listener, whose replies must flow while JS is blocked.
+    on_reactor: AtomicBool,
     /// Closed when the last reference goes, so no thread ever uses a recycled descriptor.
     fd: OwnedFd,
     reader: Mutex<Reader>,
@@ -86,193 +93,284 @@ pub struct Chan {
     pub watch: AtomicBool,
 }
 
-#[derive(Default)]
-struct Queue {
-    events: Vec<Event>,
-    /// Index in `events` of each channel's data event, which later reads extend: JS gets one
-    /// buffer per channel per drain.
-    data_at: HashMap<u32, usize>,
-    /// Channels paused since the last drain.
-    paused: Vec<u32>,
+/// A watched child: its pidfd (for kill and the exit edge) and who gets its `exit`; None
+/// once that environment ended (the child is still reaped, silently).
+struct Child {
+    pidfd: OwnedFd,
+    owner: Option<Arc<Owner>>,
+    /// Registered with the owner's local poller (else with the reactor's).
+    local: bool,
 }
 
 pub struct Reactor {
     registry: Registry,
     channels: Mutex<HashMap<u32, Arc<Chan>>>,
-    children: Mutex<HashMap<i32, OwnedFd>>,
-    queue: Mutex<Queue>,
-    notify: Mutex<Option<Notify>>,
+    children: Mutex<HashMap<i32, Child>>,
+    /// Every environment that used the reactor, for the failure report.
+    owners: Mutex<Vec<Weak<Owner>>>,
+    /// Set when the thread stopped: the reason, reported to callers from then on.
+    failed: OnceLock<String>,
     next_id: AtomicU32,
     scheduler: Mutex<Scheduler>,
     waker: Waker,
 }
 
-/// Poisoning only means another thread panicked mid-update of plain data; carry on.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// Why the reactor is unusable: it could not be started, or its thread stopped.
+#[derive(Debug, Clone)]
+pub struct Unavailable(pub String);
 
 /// The reactor, started on first use. Its thread is detached and blocks in epoll_wait, so it
 /// never holds up process exit.
-fn reactor() -> &'static Reactor {
-    static REACTOR: OnceLock<Reactor> = OnceLock::new();
-    REACTOR.get_or_init(|| {
-        let poll = Poll::new().expect("rust-cluster: cannot create the reactor's epoll instance");
-        let registry = poll
-            .registry()
-            .try_clone()
-            .expect("rust-cluster: cannot clone the reactor's registry");
-        let waker = Waker::new(&registry, WAKER)
-            .expect("rust-cluster: cannot create the reactor's wake-up eventfd");
-        std::thread::Builder::new()
-            .name("rust-cluster-reactor".into())
-            // The thread's first reactor() call waits until this initialisation is done.
-            .spawn(move || reactor().run(poll))
-            .expect("rust-cluster: cannot start the reactor thread");
-        Reactor {
-            registry,
-            channels: Mutex::default(),
-            children: Mutex::default(),
-            queue: Mutex::default(),
-            notify: Mutex::default(),
-            next_id: AtomicU32::new(1),
-            scheduler: Mutex::default(),
-            waker,
-        }
-    })
-}
-
-/// Watch a freshly spawned child: the reactor registers its pidfd, reaps it by pid when it
-/// exits and queues an `exit` event. Keeps the pidfd for `kill`.
-pub fn watch_exit(pid: i32, pidfd: OwnedFd) {
-    let r = reactor();
-    let raw = pidfd.as_raw_fd();
-    lock(&r.children).insert(pid, pidfd);
-    let token = Token(CHILD | pid as usize);
-    if r.registry
-        .register(&mut SourceFd(&raw), token, Interest::READABLE)
-        .is_err()
-    {
-        // epoll is out of memory or watches: wait for this one exit on a thread of its own,
-        // without reaping (WNOWAIT), and let the usual path reap and report it.
-        let Some(dup) = lock(&r.children).get(&pid).and_then(|f| f.try_clone().ok()) else {
-            return;
-        };
-        std::thread::spawn(move || {
-            let _ = sys::wait_pidfd(dup.as_fd(), libc::WNOWAIT);
-            reactor().reap(pid);
-        });
-    }
-}
-
-/// Send `signal` to a watched, unreaped child through its pidfd. Err(ESRCH) once reaped.
-pub fn kill(pid: i32, signal: i32) -> Result<(), Errno> {
-    let children = lock(&reactor().children);
-    let pidfd = children.get(&pid).ok_or(Errno::ESRCH)?;
-    sys::pidfd_send_signal(pidfd.as_fd(), signal)
-}
-
-/// Register the parent end of an IPC socketpair; returns the channel id used in events.
-pub fn open_channel(fd: OwnedFd, mode: Serialization, max_message_size: usize) -> u32 {
-    let r = reactor();
-    let id = r.next_id.fetch_add(1, SeqCst);
-    let ch = Arc::new(Chan {
-        id,
-        mode,
-        fd,
-        reader: Mutex::new(Reader::new(mode, max_message_size)),
-        writer: Mutex::default(),
-        closing: AtomicBool::new(false),
-        closed: AtomicBool::new(false),
-        paused: AtomicBool::new(false),
-        watch: AtomicBool::new(false),
-    });
-    lock(&r.channels).insert(id, ch.clone());
-    if let Err(e) = sys::set_nonblock(ch.fd.as_raw_fd()).and_then(|()| r.arm(&ch, false, false)) {
-        let code = errno_code(e);
-        r.finish(&ch, Some((code.clone(), format!("open {code}"))));
-    }
-    id
-}
-
-/// `channelWrite`: bytes still queued on the channel, or a negative errno.
-pub fn channel_write(id: u32, data: &[u8], pass: Option<BorrowedFd>) -> i64 {
-    let r = reactor();
-    let Some(ch) = r.channel(id) else {
-        return -i64::from(libc::EBADF);
-    };
-    match r.write(&ch, data, pass.map(Pass::Borrowed), Origin::Js) {
-        Ok(queued) => queued as i64,
-        Err(e) => -i64::from(e as i32),
-    }
-}
-
-/// Runs `f` on the scheduler from the JS thread (`rr*` exports), then wakes the reactor if
-/// a listener can accept now.
-pub fn with_scheduler<R>(f: impl FnOnce(&mut Scheduler, &Reactor) -> R) -> R {
-    let r = reactor();
-    let mut s = lock(&r.scheduler);
-    let out = f(&mut s, r);
-    let wake = s.has_ready();
-    drop(s);
-    if wake {
-        // Only fails if the eventfd counter would overflow, i.e. a wake-up is pending anyway.
-        let _ = r.waker.wake();
-    }
-    out
-}
-
-/// The open channel with this id.
-pub fn channel_handle(id: u32) -> Option<Arc<Chan>> {
-    reactor().channel(id)
-}
-
-/// `channelClose`: stop delivering reads, close once the write queue is flushed (or the peer
-/// is gone), then queue `close`. Data events not yet drained for the channel are dropped.
-pub fn channel_close(id: u32) {
-    let r = reactor();
-    let Some(ch) = r.channel(id) else {
-        return;
-    };
-    if ch.closing.swap(true, SeqCst) {
-        return;
-    }
-    r.purge_data(id);
-    let idle = lock(&ch.writer).is_empty();
-    if idle {
-        r.finish(&ch, None);
-    }
-}
-
-/// Every queued event, oldest first; resumes channels paused at HIGH_WATER.
-pub fn take_events() -> Vec<Event> {
-    let r = reactor();
-    let (events, paused) = {
-        let mut q = lock(&r.queue);
-        q.data_at.clear();
-        (mem::take(&mut q.events), mem::take(&mut q.paused))
-    };
-    for id in paused {
-        if let Some(ch) = r.channel(id) {
-            ch.paused.store(false, SeqCst);
-            // Re-arming makes epoll report the socket again if data is already waiting.
-            let writer = lock(&ch.writer);
-            let _ = r.arm(&ch, true, !writer.is_empty());
-        }
-    }
-    events
-}
-
-/// Called (on any thread) whenever the event queue goes from empty to non-empty.
-pub fn set_notify(notify: Notify) {
-    let r = reactor();
-    *lock(&r.notify) = Some(notify);
-    if !lock(&r.queue).events.is_empty() {
-        r.notify();
+pub fn reactor() -> Result<&'static Reactor, Unavailable> {
+    static REACTOR: OnceLock<Result<Reactor, String>> = OnceLock::new();
+    let r = REACTOR
+        .get_or_init(|| {
+            let fail = |what: &str, e: std::io::Error| format!("cannot {what}: {e}");
+            let poll = Poll::new().map_err(|e| fail("create the reactor's epoll instance", e))?;
+            let registry = poll
+                .registry()
+                .try_clone()
+                .map_err(|e| fail("clone the reactor's registry", e))?;
+            let waker = Waker::new(&registry, WAKER)
+                .map_err(|e| fail("create the reactor's wake-up eventfd", e))?;
+            std::thread::Builder::new()
+                .name("rust-cluster-reactor".into())
+                // The thread's first reactor() call waits until this initialisation is done.
+                .spawn(move || {
+                    if let Ok(r) = reactor() {
+                        r.run(poll);
+                    }
+                })
+                .map_err(|e| fail("start the reactor thread", e))?;
+            Ok(Reactor {
+                registry,
+                channels: Mutex::default(),
+                children: Mutex::default(),
+                owners: Mutex::default(),
+                failed: OnceLock::new(),
+                next_id: AtomicU32::new(1),
+                scheduler: Mutex::default(),
+                waker,
+            })
+        })
+        .as_ref()
+        .map_err(|e| Unavailable(format!("rust-cluster: {e}")))?;
+    match r.failed.get() {
+        Some(reason) => Err(Unavailable(reason.clone())),
+        None => Ok(r),
     }
 }
 
 impl Reactor {
+    /// Records `owner` for the failure report (once per environment).
+    pub fn adopt(&self, owner: &Arc<Owner>) {
+        let mut owners = lock(&self.owners);
+        owners.retain(|o| o.strong_count() > 0);
+        owners.push(Arc::downgrade(owner));
+    }
+
+    /// Watch a freshly spawned child: the reactor registers its pidfd, reaps it by pid when it
+    /// exits and queues an `exit` event for `owner`. Keeps the pidfd for `kill`.
+    pub fn watch_exit(&self, owner: &Arc<Owner>, pid: i32, pidfd: OwnedFd) {
+        let raw = pidfd.as_raw_fd();
+        let local = owner.local.is_some();
+        let registry = self.registry_for(owner, !local);
+        let owner = Some(owner.clone());
+        lock(&self.children).insert(
+            pid,
+            Child {
+                pidfd,
+                owner,
+                local,
+            },
+        );
+        let token = Token(CHILD | pid as usize);
+        if registry
+            .register(&mut SourceFd(&raw), token, Interest::READABLE)
+            .is_err()
+        {
+            // epoll is out of memory or watches: wait for this one exit on a thread of its
+            // own, without reaping (WNOWAIT), and let the usual path reap and report it.
+            let dup = lock(&self.children)
+                .get(&pid)
+                .and_then(|c| c.pidfd.try_clone().ok());
+            let Some(dup) = dup else {
+                return;
+            };
+            std::thread::spawn(move || {
+                let _ = sys::wait_pidfd(dup.as_fd(), libc::WNOWAIT);
+                if let Ok(r) = reactor() {
+                    r.reap(pid);
+                }
+            });
+        }
+    }
+
+    /// Send `signal` to a child of `owner`, watched and unreaped, through its pidfd.
+    /// Err(ESRCH) once reaped (or if it is another environment's).
+    pub fn kill(&self, owner: &Arc<Owner>, pid: i32, signal: i32) -> Result<(), Errno> {
+        let children = lock(&self.children);
+        let child = children
+            .get(&pid)
+            .filter(|c| c.owner.as_ref().is_some_and(|o| Arc::ptr_eq(o, owner)))
+            .ok_or(Errno::ESRCH)?;
+        sys::pidfd_send_signal(child.pidfd.as_fd(), signal)
+    }
+
+    /// Register the parent end of an IPC socketpair for `owner`; returns the channel id used
+    /// in events.
+    pub fn open_channel(
+        &self,
+        owner: &Arc<Owner>,
+        fd: OwnedFd,
+        mode: Serialization,
+        max_message_size: usize,
+    ) -> u32 {
+        let id = self.next_id.fetch_add(1, SeqCst);
+        let ch = Arc::new(Chan {
+            id,
+            mode,
+            owner: owner.clone(),
+            on_reactor: AtomicBool::new(owner.local.is_none()),
+            fd,
+            reader: Mutex::new(Reader::new(mode, max_message_size)),
+            writer: Mutex::default(),
+            closing: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
+            watch: AtomicBool::new(false),
+        });
+        lock(&self.channels).insert(id, ch.clone());
+        if let Err(e) =
+            sys::set_nonblock(ch.fd.as_raw_fd()).and_then(|()| self.arm(&ch, false, false))
+        {
+            let code = errno_code(e);
+            self.finish(&ch, Some((code.clone(), format!("open {code}"))));
+        }
+        id
+    }
+
+    /// `channelWrite`: bytes still queued on the channel, or a negative errno.
+    pub fn channel_write(
+        &self,
+        owner: &Arc<Owner>,
+        id: u32,
+        data: &[u8],
+        pass: Option<BorrowedFd>,
+    ) -> i64 {
+        let Some(ch) = self.channel_of(owner, id) else {
+            return -i64::from(libc::EBADF);
+        };
+        match self.write(&ch, data, pass.map(Pass::Borrowed), Origin::Js) {
+            Ok(queued) => queued as i64,
+            Err(e) => -i64::from(e as i32),
+        }
+    }
+
+    /// Runs `f` on the scheduler from the JS thread (`rr*` exports), then wakes the reactor
+    /// if a listener can accept now.
+    pub fn with_scheduler<R>(&self, f: impl FnOnce(&mut Scheduler, &Reactor) -> R) -> R {
+        let mut s = lock(&self.scheduler);
+        let out = f(&mut s, self);
+        let wake = s.has_ready();
+        drop(s);
+        if wake {
+            // Only fails if the eventfd counter would overflow, i.e. a wake-up is pending.
+            let _ = self.waker.wake();
+        }
+        out
+    }
+
+    /// `owner`'s open channel with this id.
+    pub fn channel_of(&self, owner: &Arc<Owner>, id: u32) -> Option<Arc<Chan>> {
+        self.channel(id).filter(|ch| Arc::ptr_eq(&ch.owner, owner))
+    }
+
+    /// `channelClose`: stop delivering reads, close once the write queue is flushed (or the
+    /// peer is gone), then queue `close`. Data events not yet drained for the channel are
+    /// dropped.
+    pub fn channel_close(&self, owner: &Arc<Owner>, id: u32) {
+        if let Some(ch) = self.channel_of(owner, id) {
+            self.close(&ch);
+        }
+    }
+
+    fn close(&self, ch: &Chan) {
+        if ch.closing.swap(true, SeqCst) {
+            return;
+        }
+        ch.owner.purge_data(ch.id);
+        let idle = lock(&ch.writer).is_empty();
+        if idle {
+            self.finish(ch, None);
+        }
+    }
+
+    /// Every event queued for `owner`, oldest first; resumes its channels paused at
+    /// HIGH_WATER.
+    pub fn take_events(&self, owner: &Owner) -> Vec<Event> {
+        let (events, paused) = owner.take();
+        for id in paused {
+            if let Some(ch) = self.channel(id) {
+                ch.paused.store(false, SeqCst);
+                // Re-arming makes epoll report the socket again if data is already waiting.
+                let writer = lock(&ch.writer);
+                let _ = self.arm(&ch, true, !writer.is_empty());
+            }
+        }
+        events
+    }
+
+    /// The environment of `owner` ended: its channels close at once (queued writes
+    /// dropped), its listeners close, its children are left running and are reaped
+    /// silently when they exit. Nothing is queued for it any more.
+    pub fn release(&self, owner: &Arc<Owner>) {
+        owner.release();
+        let mine: Vec<Arc<Chan>> = lock(&self.channels)
+            .values()
+            .filter(|ch| Arc::ptr_eq(&ch.owner, owner))
+            .cloned()
+            .collect();
+        for ch in mine {
+            ch.closing.store(true, SeqCst);
+            self.finish(&ch, None);
+        }
+        for (pid, child) in lock(&self.children).iter_mut() {
+            if child.owner.as_ref().is_some_and(|o| Arc::ptr_eq(o, owner)) {
+                child.owner = None;
+                if child.local {
+                    // The local poller goes with the environment: the reactor reaps it.
+                    child.local = false;
+                    let fd = &mut SourceFd(&child.pidfd.as_raw_fd());
+                    let _ = self.registry_for(owner, false).deregister(fd);
+                    let token = Token(CHILD | *pid as usize);
+                    let _ = self.registry.register(fd, token, Interest::READABLE);
+                }
+            }
+        }
+        let listeners = std::mem::take(&mut *lock(&owner.listeners));
+        self.with_scheduler(|s, r| {
+            for id in listeners {
+                s.close(r, id);
+            }
+        });
+    }
+
+    /// The thread cannot go on: every environment gets a `fatal` event, and later calls an
+    /// error, instead of waiting forever.
+    fn fail(&self, reason: String) {
+        let _ = self.failed.set(reason.clone());
+        let owners: Vec<Arc<Owner>> = lock(&self.owners)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for owner in owners {
+            owner.push([Event::Fatal {
+                message: reason.clone(),
+            }]);
+        }
+    }
+
     fn run(&self, mut poll: Poll) {
         let mut events = Events::with_capacity(256);
         // Listeners still had connections to accept after the last round: poll without
@@ -284,27 +382,78 @@ impl Reactor {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
-                panic!("rust-cluster reactor: epoll_wait failed: {e}");
+                self.fail(format!(
+                    "rust-cluster: the reactor thread stopped: epoll_wait: {e}"
+                ));
+                return;
             }
             for ev in events.iter() {
-                let token = ev.token().0;
-                if token & CHILD != 0 {
-                    self.reap((token & !CHILD) as i32);
-                } else if token & LISTENER != 0 {
-                    lock(&self.scheduler).readable((token & !LISTENER) as u32);
-                } else if ev.token() == WAKER {
-                    // The JS thread made room for listeners: see below.
-                } else if let Some(ch) = self.channel(token as u32) {
-                    let hup = ev.is_read_closed() || ev.is_error();
-                    if ev.is_readable() || hup {
-                        self.read(&ch, hup);
-                    }
-                    if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
-                        self.flush(&ch);
-                    }
-                }
+                self.handle(ev);
             }
             more = lock(&self.scheduler).accept_ready(self);
+        }
+    }
+
+    /// One readiness event, from the reactor's poller or a local one.
+    fn handle(&self, ev: &mio::event::Event) {
+        let token = ev.token().0;
+        if token & CHILD != 0 {
+            self.reap((token & !CHILD) as i32);
+        } else if token & LISTENER != 0 {
+            lock(&self.scheduler).readable((token & !LISTENER) as u32);
+        } else if ev.token() == WAKER {
+            // The JS thread made room for listeners: the run loop accepts next.
+        } else if let Some(ch) = self.channel(token as u32) {
+            let hup = ev.is_read_closed() || ev.is_error();
+            if ev.is_readable() || hup {
+                self.read(&ch, hup);
+            }
+            if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+                self.flush(&ch);
+            }
+        }
+    }
+
+    /// Serves what `owner`'s local poller has ready, without blocking, on the calling (the
+    /// owner's) thread. Returns whether events now wait for JS.
+    pub fn drive(&self, owner: &Owner) -> bool {
+        let Some(local) = &owner.local else {
+            return false;
+        };
+        owner.set_driving(true);
+        {
+            let mut guard = lock(&local.poll);
+            let (poll, events) = &mut *guard;
+            // EINTR or a failure: nothing served this time; the descriptor stays readable.
+            if poll.poll(events, Some(Duration::ZERO)).is_ok() {
+                for ev in events.iter() {
+                    self.handle(ev);
+                }
+            }
+        }
+        owner.set_driving(false)
+    }
+
+    /// Moves a channel to the reactor thread (it joins a round-robin listener).
+    pub fn to_reactor(&self, ch: &Chan) {
+        let writer = lock(&ch.writer);
+        if ch.closed.load(SeqCst) || ch.on_reactor.swap(true, SeqCst) {
+            return;
+        }
+        let fd = &mut SourceFd(&ch.fd.as_raw_fd());
+        let _ = self.registry_for(&ch.owner, false).deregister(fd);
+        if let Err(e) = self.arm(ch, false, !writer.is_empty()) {
+            drop(writer);
+            let code = errno_code(e);
+            self.finish(ch, Some((code.clone(), format!("open {code}"))));
+        }
+    }
+
+    /// The reactor's registry, or `owner`'s local one.
+    fn registry_for<'a>(&'a self, owner: &'a Owner, on_reactor: bool) -> &'a Registry {
+        match &owner.local {
+            Some(local) if !on_reactor => &local.registry,
+            _ => &self.registry,
         }
     }
 
@@ -350,25 +499,26 @@ impl Reactor {
     fn arm(&self, ch: &Chan, again: bool, writing: bool) -> Result<(), Errno> {
         let raw = ch.fd.as_raw_fd();
         let (source, token) = (&mut SourceFd(&raw), Token(ch.id as usize));
+        let registry = self.registry_for(&ch.owner, ch.on_reactor.load(SeqCst));
         let interest = if writing {
             Interest::READABLE | Interest::WRITABLE
         } else {
             Interest::READABLE
         };
         let res = if again {
-            self.registry.reregister(source, token, interest)
+            registry.reregister(source, token, interest)
         } else {
-            self.registry.register(source, token, interest)
+            registry.register(source, token, interest)
         };
         res.map_err(sys::io_errno)
     }
 
     fn reap(&self, pid: i32) {
         let mut children = lock(&self.children);
-        let Some(pidfd) = children.get(&pid) else {
+        let Some(child) = children.get(&pid) else {
             return;
         };
-        let (status, signal) = match sys::wait_pidfd(pidfd.as_fd(), libc::WNOHANG) {
+        let (status, signal) = match sys::wait_pidfd(child.pidfd.as_fd(), libc::WNOHANG) {
             Ok(Some(sys::Exit::Code(code))) => (Some(code), None),
             Ok(Some(sys::Exit::Signal(signal))) => (None, Some(signal)),
             // Not exited after all (spurious wake-up): wait for the next one.
@@ -376,16 +526,23 @@ impl Reactor {
             // Reaped behind our back (a waitpid(-1) elsewhere in the process): status lost.
             Err(_) => (None, None),
         };
-        let pidfd = children.remove(&pid);
+        let child = children.remove(&pid);
         drop(children);
-        if let Some(fd) = pidfd {
-            let _ = self.registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+        let Some(child) = child else {
+            return;
+        };
+        let registry = match &child.owner {
+            Some(owner) => self.registry_for(owner, !child.local),
+            None => &self.registry,
+        };
+        let _ = registry.deregister(&mut SourceFd(&child.pidfd.as_raw_fd()));
+        if let Some(owner) = child.owner {
+            owner.push([Event::Exit {
+                pid,
+                status,
+                signal,
+            }]);
         }
-        self.push([Event::Exit {
-            pid,
-            status,
-            signal,
-        }]);
     }
 
     fn read(&self, ch: &Chan, hup: bool) {
@@ -470,42 +627,34 @@ impl Reactor {
     /// Appends complete frames to the channel's pending data event. Returns false to stop
     /// reading: the channel is closing, or (with `may_pause`) it reached HIGH_WATER.
     fn deliver(&self, ch: &Chan, bytes: &[u8], fds: Vec<OwnedFd>, may_pause: bool) -> bool {
-        let mut q = lock(&self.queue);
-        // channelClose purges undrained data under this lock; whatever is read after is dropped.
-        if ch.closing.load(SeqCst) {
-            return false;
-        }
-        let was_empty = q.events.is_empty();
-        let Queue {
-            events,
-            data_at,
-            paused,
-        } = &mut *q;
-        let pending = if let Some(Event::Data { buf, fds: held, .. }) =
-            data_at.get(&ch.id).map(|&i| &mut events[i])
-        {
-            buf.extend_from_slice(bytes);
-            held.extend(fds);
-            buf.len()
-        } else {
-            data_at.insert(ch.id, events.len());
-            events.push(Event::Data {
-                channel: ch.id,
-                buf: bytes.to_vec(),
-                fds,
-            });
-            bytes.len()
-        };
-        let pause = may_pause && pending >= HIGH_WATER;
-        if pause {
-            ch.paused.store(true, SeqCst);
-            paused.push(ch.id);
-        }
-        drop(q);
-        if was_empty {
-            self.notify();
-        }
-        !pause
+        ch.owner.with_queue(|q| {
+            // channelClose purges undrained data under this lock; whatever is read after is
+            // dropped.
+            if ch.closing.load(SeqCst) {
+                return false;
+            }
+            let pending = if let Some(Event::Data { buf, fds: held, .. }) =
+                q.data_at.get(&ch.id).map(|&i| &mut q.events[i])
+            {
+                buf.extend_from_slice(bytes);
+                held.extend(fds);
+                buf.len()
+            } else {
+                q.data_at.insert(ch.id, q.events.len());
+                q.events.push(Event::Data {
+                    channel: ch.id,
+                    buf: bytes.to_vec(),
+                    fds,
+                });
+                bytes.len()
+            };
+            let pause = may_pause && pending >= HIGH_WATER;
+            if pause {
+                ch.paused.store(true, SeqCst);
+                q.paused.push(ch.id);
+            }
+            !pause
+        })
     }
 
     fn flush(&self, ch: &Chan) {
@@ -527,7 +676,7 @@ impl Reactor {
             Ok(true) if ch.closing.load(SeqCst) => self.finish(ch, None),
             Ok(true) => {
                 if drain {
-                    self.push([Event::Drain { channel: ch.id }]);
+                    ch.owner.push([Event::Drain { channel: ch.id }]);
                 }
             }
             Err(_) if ch.closing.load(SeqCst) => self.finish(ch, None),
@@ -554,7 +703,8 @@ impl Reactor {
         if ch.closed.swap(true, SeqCst) {
             return;
         }
-        let _ = self.registry.deregister(&mut SourceFd(&ch.fd.as_raw_fd()));
+        let registry = self.registry_for(&ch.owner, ch.on_reactor.load(SeqCst));
+        let _ = registry.deregister(&mut SourceFd(&ch.fd.as_raw_fd()));
         lock(&self.channels).remove(&ch.id);
         lock(&ch.writer).discard();
         // Its unanswered connections go to other workers.
@@ -564,42 +714,8 @@ impl Reactor {
             code,
             message,
         });
-        self.push(error.into_iter().chain([Event::Close { channel: ch.id }]));
-    }
-
-    fn purge_data(&self, id: u32) {
-        let mut q = lock(&self.queue);
-        if q.data_at.remove(&id).is_none() {
-            return;
-        }
-        let Queue {
-            events, data_at, ..
-        } = &mut *q;
-        events.retain(|e| !matches!(e, Event::Data { channel, .. } if *channel == id));
-        data_at.clear();
-        for (i, e) in events.iter().enumerate() {
-            if let Event::Data { channel, .. } = e {
-                data_at.insert(*channel, i);
-            }
-        }
-    }
-
-    fn push(&self, events: impl IntoIterator<Item = Event>) {
-        let was_empty = {
-            let mut q = lock(&self.queue);
-            let was_empty = q.events.is_empty();
-            q.events.extend(events);
-            was_empty
-        };
-        if was_empty {
-            self.notify();
-        }
-    }
-
-    fn notify(&self) {
-        if let Some(notify) = lock(&self.notify).as_ref() {
-            notify();
-        }
+        ch.owner
+            .push(error.into_iter().chain([Event::Close { channel: ch.id }]));
     }
 }
 
@@ -613,9 +729,52 @@ mod tests {
     use super::*;
     use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
     use std::io::{Read, Write};
+    use std::mem;
     use std::os::unix::net::UnixStream;
     use std::sync::mpsc;
     use std::time::Duration;
+
+    /// The environment the tests act as (one per test process: the tests run one at a time).
+    fn me() -> &'static Arc<Owner> {
+        static ME: OnceLock<Arc<Owner>> = OnceLock::new();
+        ME.get_or_init(|| {
+            let owner = Arc::new(Owner::default());
+            r().adopt(&owner);
+            owner
+        })
+    }
+
+    fn r() -> &'static Reactor {
+        reactor().unwrap()
+    }
+
+    fn channel_write(id: u32, data: &[u8], pass: Option<BorrowedFd>) -> i64 {
+        r().channel_write(me(), id, data, pass)
+    }
+
+    fn channel_close(id: u32) {
+        r().channel_close(me(), id)
+    }
+
+    fn channel_handle(id: u32) -> Option<Arc<Chan>> {
+        r().channel_of(me(), id)
+    }
+
+    fn take_events() -> Vec<Event> {
+        r().take_events(me())
+    }
+
+    fn watch_exit(pid: i32, pidfd: OwnedFd) {
+        r().watch_exit(me(), pid, pidfd)
+    }
+
+    fn kill(pid: i32, signal: i32) -> Result<(), Errno> {
+        r().kill(me(), pid, signal)
+    }
+
+    fn with_scheduler<R>(f: impl FnOnce(&mut Scheduler, &Reactor) -> R) -> R {
+        r().with_scheduler(f)
+    }
 
     /// Collects events across drains, waiting on `notify` (never on a timer) for more.
     struct Drainer {
@@ -626,8 +785,9 @@ mod tests {
     impl Drainer {
         fn new() -> Self {
             let (tx, rx) = mpsc::channel();
-            set_notify(Box::new(move || {
-                let _ = tx.send(());
+            let tx = Mutex::new(tx);
+            me().set_notify(Box::new(move || {
+                let _ = lock(&tx).send(());
             }));
             Drainer {
                 rx,
@@ -675,8 +835,8 @@ mod tests {
         (bytes, fds)
     }
 
-    /// Parent end registered as a channel, child end as a blocking std stream.
-    fn channel(mode: Serialization, max: usize) -> (u32, UnixStream) {
+    /// Parent end registered as a channel of `owner`, child end as a blocking std stream.
+    fn channel_for(owner: &Arc<Owner>, mode: Serialization, max: usize) -> (u32, UnixStream) {
         let (a, b) = socketpair(
             AddressFamily::Unix,
             SockType::Stream,
@@ -684,7 +844,12 @@ mod tests {
             SockFlag::SOCK_CLOEXEC,
         )
         .unwrap();
-        (open_channel(a, mode, max), UnixStream::from(b))
+        let id = r().open_channel(owner, a, mode, max);
+        (id, UnixStream::from(b))
+    }
+
+    fn channel(mode: Serialization, max: usize) -> (u32, UnixStream) {
+        channel_for(me(), mode, max)
     }
 
     fn pidfd_open(pid: u32) -> OwnedFd {
@@ -742,9 +907,11 @@ mod tests {
         assert!(matches!(evs.last(), Some(Event::Close { channel }) if *channel == id));
         assert_eq!(channel_write(id, b"late\n", None), -i64::from(libc::EBADF));
 
-        // Oversized frame: the good frame, then error, then close.
+        // Oversized frame (announced as 17 bytes, 16 of them arrived): the good frame, then
+        // error, then close.
         let (id, mut child) = channel(Serialization::Advanced, 16);
         child.write_all(&[0, 0, 0, 1, 7, 0, 0, 0, 17]).unwrap();
+        child.write_all(&[9; 16]).unwrap();
         let evs = d.until(closed(id));
         assert_eq!(data_of(&evs, id).0, [0, 0, 0, 1, 7]);
         match &evs[evs.len() - 2] {
@@ -768,7 +935,7 @@ mod tests {
                 child.write_all(&line).unwrap();
             }
         });
-        let ch = reactor().channel(id).unwrap();
+        let ch = r().channel(id).unwrap();
         // Bounded wait for the reactor to reach the mark (it reads as fast as the writer).
         while !ch.paused.load(SeqCst) {
             assert!(!writer.is_finished(), "never paused");
@@ -825,6 +992,106 @@ mod tests {
         assert_eq!(kill(pid, libc::SIGTERM), Err(Errno::ESRCH));
 
         round_robin(&mut d);
+        release_lets_go();
+        local_poller();
+    }
+
+    /// Waits (bounded) until `owner`'s local poller has something, then drives it.
+    fn drive_when_ready(owner: &Arc<Owner>) -> bool {
+        let fd = owner.local_fd().unwrap();
+        // SAFETY: the poller's descriptor stays open while `owner` lives.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        let mut pfd = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
+        // A failure guard only: the peer wrote already.
+        assert_eq!(
+            nix::poll::poll(&mut pfd, 20_000u16).unwrap(),
+            1,
+            "nothing ready"
+        );
+        r().drive(owner)
+    }
+
+    /// An owner with a local poller: its channel and child are served by `drive` on the
+    /// calling thread, not by the reactor; a channel moved to the reactor is served there.
+    // The child is reaped by the reactor, not by Child::wait.
+    #[allow(clippy::zombie_processes)]
+    fn local_poller() {
+        let local = Arc::new(Owner::with_local().unwrap());
+        let notified = Arc::new(AtomicBool::new(false));
+        let flag = notified.clone();
+        local.set_notify(Box::new(move || flag.store(true, SeqCst)));
+        let (id, mut peer) = channel_for(&local, Serialization::Json, 1 << 20);
+        peer.write_all(b"{\"a\":1}\n").unwrap();
+        assert!(drive_when_ready(&local), "no events after a drive");
+        let (events, _) = local.take();
+        assert_eq!(data_of(&events, id).0, b"{\"a\":1}\n");
+        assert!(!notified.load(SeqCst), "the driving thread is not notified");
+
+        let c = std::process::Command::new("sh")
+            .args(["-c", "exit 4"])
+            .spawn()
+            .unwrap();
+        let pid = c.id() as i32;
+        r().watch_exit(&local, pid, pidfd_open(c.id()));
+        assert!(drive_when_ready(&local));
+        let (events, _) = local.take();
+        assert!(matches!(events[..], [Event::Exit { pid: p, status: Some(4), .. }] if p == pid));
+
+        // On the reactor from now on: its data comes through notify, not drive.
+        r().to_reactor(&r().channel_of(&local, id).unwrap());
+        peer.write_all(b"2\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !notified.load(SeqCst) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "reactor never read it"
+            );
+            std::thread::yield_now();
+        }
+        assert_eq!(data_of(&local.take().0, id).0, b"2\n");
+        r().release(&local);
+    }
+
+    /// Another environment ends: its channel closes (the peer sees EOF), its child is reaped
+    /// without an event, and nothing reaches the other environment.
+    // The child is reaped by the reactor, not by Child::wait.
+    #[allow(clippy::zombie_processes)]
+    fn release_lets_go() {
+        let other = Arc::new(Owner::default());
+        let (id, mut peer) = channel_for(&other, Serialization::Json, 1 << 20);
+        peer.write_all(b"unread\n").unwrap();
+        assert_eq!(channel_write(id, b"x\n", None), -i64::from(libc::EBADF));
+        let c = std::process::Command::new("sleep")
+            .arg("0.2")
+            .spawn()
+            .unwrap();
+        let pid = c.id() as i32;
+        r().watch_exit(&other, pid, pidfd_open(c.id()));
+        assert_eq!(
+            kill(pid, 0),
+            Err(Errno::ESRCH),
+            "another environment's child"
+        );
+
+        r().release(&other);
+        assert!(other.is_released());
+        // Closed: EOF, or a reset when the unread bytes were still in our socket.
+        let mut eof = Vec::new();
+        match peer.read_to_end(&mut eof) {
+            Ok(_) => assert!(eof.is_empty()),
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset),
+        }
+        // Reaped: once the child is gone, its pid leaves the reactor's map.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while lock(&r().children).contains_key(&pid) {
+            assert!(std::time::Instant::now() < deadline, "never reaped");
+            std::thread::yield_now();
+        }
+        assert!(other.take().0.is_empty());
+        assert!(
+            take_events().is_empty(),
+            "events went to the wrong environment"
+        );
     }
 
     /// The worker side of a channel, as Node's: reads frames, taking one received descriptor

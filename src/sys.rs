@@ -215,3 +215,10 @@ pub(crate) fn set_disposition_raw(signal: libc::c_int, handler: libc::sighandler
         );
     }
 }
+
+/// The address of `name` among the symbols the process has loaded (the Node binary's
+/// exported libuv functions), or None.
+pub(crate) fn symbol(name: &std::ffi::CStr) -> Option<std::ptr::NonNull<libc::c_void>> {
+    // SAFETY: dlsym only reads the name; RTLD_DEFAULT searches the global scope.
+    std::ptr::NonNull::new(unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) })
+}

@@ -2,13 +2,16 @@
 // `require('rust-cluster')` in the primary: Node's cluster API over our child_process.
 // Workers are plain Node processes (NODE_UNIQUE_ID in their environment) running Node's
 // own worker side; this is the control plane they talk to. Connections are dealt by
-// the addon's scheduler (./handles), not here.
+// the addon's scheduler (./listeners), not here. Each worker's life is the machine in
+// ./worker_state: this module feeds it events and follows its transitions.
 const assert = require('node:assert');
 const EventEmitter = require('node:events');
+const os = require('node:os');
 const path = require('node:path');
 const { fork } = require('../child_process');
 const Worker = require('./worker');
-const { createHandle, SCHED_NONE, SCHED_RR, SCHED_REUSEPORT } = require('./handles');
+const { createListener, SCHED_NONE, SCHED_RR, SCHED_REUSEPORT } = require('./listeners');
+const { advance, stateOf, phases } = require('./worker_state');
 const { getInspectPort, isUsingInspector } = require('./inspector');
 const { ERR_SOCKET_BAD_PORT } = require('../internal/errors');
 const { internal, sendHelper } = require('./utils');
@@ -16,7 +19,8 @@ const { internal, sendHelper } = require('./utils');
 const cluster = new EventEmitter();
 // Emits 'disconnect' when cluster.workers becomes empty (cluster.disconnect(cb)).
 const intercom = new EventEmitter();
-const handles = new Map(); // listener key -> its handle (./handles)
+const listeners = new Map(); // listener key -> its listener (./listeners)
+const UV_EADDRINUSE = -os.constants.errno.EADDRINUSE;
 
 cluster.isWorker = false;
 cluster.isMaster = true;
@@ -108,16 +112,17 @@ cluster.fork = function fork(env) {
   const worker = new Worker({ id, process: createWorkerProcess(id, env) });
 
   worker.on('message', (message, handle) => cluster.emit('message', worker, message, handle));
+  stateOf(worker).on('transition', (to, from, event) => onTransition(worker, to, event));
 
   // A worker stays in cluster.workers until it has both exited and disconnected, in
   // either order.
   worker.process.once('exit', (exitCode, signalCode) => {
     if (!worker.isConnected()) {
-      removeHandlesForWorker(worker);
+      removeListenersForWorker(worker);
       removeWorker(worker);
     }
     worker.exitedAfterDisconnect = !!worker.exitedAfterDisconnect;
-    worker.state = 'dead';
+    advance(worker, 'exit');
     worker.emit('exit', exitCode, signalCode);
     cluster.emit('exit', worker, exitCode, signalCode);
     // Node 0.6's name for 'exit'.
@@ -125,10 +130,10 @@ cluster.fork = function fork(env) {
   });
 
   worker.process.once('disconnect', () => {
-    removeHandlesForWorker(worker);
+    removeListenersForWorker(worker);
     if (worker.isDead()) removeWorker(worker);
     worker.exitedAfterDisconnect = !!worker.exitedAfterDisconnect;
-    worker.state = 'disconnected';
+    advance(worker, 'disconnect');
     worker.emit('disconnect');
     cluster.emit('disconnect', worker);
   });
@@ -141,6 +146,19 @@ cluster.fork = function fork(env) {
 
 function emitFork(worker) {
   cluster.emit('fork', worker);
+}
+
+// What the primary does when a worker is told to leave or to drain.
+function onTransition(worker, to, event) {
+  if (event === 'disconnecting') {
+    // worker.disconnect(): it leaves its listeners and cluster.workers now, as in Node.
+    removeListenersForWorker(worker);
+    removeWorker(worker);
+  } else if (to === phases.DRAINING) {
+    // The others take its new connections; each listener lets it go once another worker
+    // is dealt to, so a listener is never left without one.
+    for (const listener of listeners.values()) listener.drain(worker);
+  }
 }
 
 // `cb` runs when cluster.workers next becomes empty once a worker is gone.
@@ -159,14 +177,14 @@ cluster.disconnect = function disconnect(cb) {
 function removeWorker(worker) {
   delete cluster.workers[worker.id];
   if (Object.keys(cluster.workers).length === 0) {
-    assert(handles.size === 0, 'Resource leak detected.');
+    assert(listeners.size === 0, 'Resource leak detected.');
     intercom.emit('disconnect');
   }
 }
 
-function removeHandlesForWorker(worker) {
-  for (const [key, handle] of handles) {
-    if (handle.remove(worker)) handles.delete(key);
+function removeListenersForWorker(worker) {
+  for (const [key, listener] of listeners) {
+    if (listener.remove(worker)) listeners.delete(key);
   }
 }
 
@@ -191,7 +209,7 @@ function onMessage(message) {
 }
 
 function online(worker) {
-  worker.state = 'online';
+  advance(worker, 'online');
   worker.emit('online');
   cluster.emit('online', worker);
 }
@@ -207,20 +225,31 @@ function exitedAfterDisconnect(worker, message) {
 // key's address, connections then following one by one (round-robin).
 function queryServer(worker, message) {
   if (worker.exitedAfterDisconnect) return;
-  const key = `${message.address}:${message.port}:${message.addressType}:` +
-              `${message.fd}:${message.index}`;
-  let handle = handles.get(key);
-  if (handle === undefined || handle.closed) {
-    handle = createHandle(schedulingPolicy, key, listenAddress(message), message);
-    handles.set(key, handle);
+  // A fixed port's key leaves out the server's index, so that a worker listening again
+  // shares the port another worker holds (as Node 22 and later do, nodejs/node#60141; we
+  // do so on Node 20 too). Port 0 keeps it: each such server gets a port of its own.
+  const key = `${message.address}:${message.port}:${message.addressType}:${message.fd}` +
+              (message.port === 0 ? `:${message.index}` : '');
+  let listener = listeners.get(key);
+  if (listener !== undefined && !listener.closed && listener.has(worker)) {
+    // The same worker on the same address twice: taken, as outside a cluster.
+    send(worker, { errno: UV_EADDRINUSE, key, ack: message.seq, data: listener.data });
+    return;
+  }
+  if (listener === undefined || listener.closed) {
+    listener = createListener(schedulingPolicy, key, listenAddress(message), message);
+    listeners.set(key, listener);
   }
   // Server data (e.g. TLS ticket keys) is the first worker's, for every worker.
-  if (!handle.data) handle.data = message.data;
-  handle.add(worker, (errno, fields, sent, onSent) => {
+  if (!listener.data) listener.data = message.data;
+  listener.add(worker, (errno, fields, sent, onSent) => {
     // A failed socket: the next query for the key tries again.
-    if (errno !== 0 && handle.closed) handles.delete(key);
-    send(worker, { errno, key, ack: message.seq, data: handle.data, ...fields }, sent, onSent);
+    if (errno !== 0 && listener.closed) listeners.delete(key);
+    send(worker, { errno, key, ack: message.seq, data: listener.data, ...fields }, sent, onSent);
   });
+  // A draining worker's new server is drained too: it gets connections only while no
+  // other worker serves the key.
+  if (stateOf(worker).phase === phases.DRAINING) listener.drain(worker);
 }
 
 // The address to listen on. A Unix socket path (absolute from the worker) is made
@@ -238,30 +267,15 @@ function listening(worker, message) {
     port: message.port,
     fd: message.fd,
   };
-  worker.state = 'listening';
+  advance(worker, 'listening');
   worker.emit('listening', info);
   cluster.emit('listening', worker, info);
 }
 
-// A worker's server closed. Its handle may be gone already (the worker disconnected).
+// A worker's server closed. Its listener may be gone already (the worker disconnected).
 function close(worker, message) {
-  const handle = handles.get(message.key);
-  if (handle !== undefined && handle.remove(worker)) handles.delete(message.key);
+  const listener = listeners.get(message.key);
+  if (listener !== undefined && listener.remove(worker)) listeners.delete(message.key);
 }
-
-// --- the primary's side of Worker ---------------------------------------------------
-
-Worker.prototype.disconnect = function disconnect() {
-  this.exitedAfterDisconnect = true;
-  send(this, { act: 'disconnect' });
-  removeHandlesForWorker(this);
-  removeWorker(this);
-  return this;
-};
-
-// Node 20 signals the process straight away (no disconnect first).
-Worker.prototype.destroy = function destroy(signo) {
-  this.process.kill(signo || 'SIGTERM');
-};
 
 module.exports = cluster;

@@ -1,8 +1,10 @@
 'use strict';
-// `cluster.Worker` in the primary: a worker process seen from the primary. This is the
-// part that does not depend on the primary's bookkeeping; primary.js adds disconnect()
-// and destroy(), as Node's primary does.
+// `cluster.Worker` in the primary: a worker process seen from the primary. Its life is
+// the machine in ./worker_state; the primary follows that machine for its bookkeeping
+// (a worker told to disconnect leaves its listeners and cluster.workers).
 const EventEmitter = require('node:events');
+const { advance } = require('./worker_state');
+const { sendHelper } = require('./utils');
 
 // A function constructor, not a class: Node's `cluster.Worker` may be called without
 // `new` (it then builds and returns a new Worker), and programs rely on that.
@@ -36,6 +38,18 @@ Worker.prototype.kill = function kill(...args) {
 
 Worker.prototype.send = function send(...args) {
   return this.process.send(...args);
+};
+
+Worker.prototype.disconnect = function disconnect() {
+  this.exitedAfterDisconnect = true;
+  sendHelper(this.process, { act: 'disconnect' });
+  advance(this, 'disconnecting');
+  return this;
+};
+
+// Node 20 signals the process straight away (no disconnect first).
+Worker.prototype.destroy = function destroy(signo) {
+  this.process.kill(signo || 'SIGTERM');
 };
 
 Worker.prototype.isDead = function isDead() {

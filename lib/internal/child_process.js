@@ -126,6 +126,18 @@ function nativeSpawnOptions(options, args, envPairs, stdio) {
   };
 }
 
+// Node 24 deprecated args joined into a shell command line unescaped (DEP0190): the
+// warning, once per process, as there.
+const WARNS_SHELL_ARGS = Number(process.versions.node.split('.')[0]) >= 24;
+let warnedShellArgs = false;
+function warnShellArgs() {
+  if (!WARNS_SHELL_ARGS || warnedShellArgs) return;
+  warnedShellArgs = true;
+  process.emitWarning('Passing args to a child process with shell option true can lead to ' +
+    'security vulnerabilities, as the arguments are not escaped, only concatenated.',
+  'DeprecationWarning', 'DEP0190');
+}
+
 // The file/args/env/options checks and rewrites common to spawn and spawnSync.
 function normalizeSpawnArguments(file, args, options) {
   validateString(file, 'file');
@@ -173,6 +185,7 @@ function normalizeSpawnArguments(file, args, options) {
 
   if (options.shell) {
     validateArgumentNullCheck(options.shell, 'options.shell');
+    if (args.length > 0) warnShellArgs();
     const command = [file, ...args].join(' ');
     file = typeof options.shell === 'string' ? options.shell : '/bin/sh';
     args = ['-c', command];
@@ -253,10 +266,55 @@ function normalizeExecFileArgs(file, args, options, callback) {
 
 // Creates the parent's end of a stdio pipe the way Node's createSocket does:
 // every stream is writable, only the ones the child writes to (index > 0) are
-// readable. A failed spawn has no fd: the socket stands in until it is destroyed.
+// readable. A failed spawn has no fd: see standInSocket.
 function createSocket(fd, readable) {
-  return fd >= 0 ? new net.Socket({ fd, readable }) : new net.Socket({ readable });
+  return fd >= 0 ? new net.Socket({ fd, readable }) : standInSocket(readable);
 }
+
+// After a failed spawn Node's pipes still exist, unconnected: the readable ones
+// reach EOF once read ('end', 'finish'), a write fails with EPIPE, and each
+// closes in libuv's close phase. The stand-in follows the same order: one EOF
+// per loop turn, then the closes, the last destroyed first.
+function standInSocket(readable) {
+  const socket = new net.Socket({ readable });
+  socket._read = () => standIns.later(standIns.reads, socket);
+  socket._write = (chunk, encoding, cb) => cb(errnoException(-errnoNumbers.EPIPE, 'write'));
+  socket._writev = (chunks, cb) => cb(errnoException(-errnoNumbers.EPIPE, 'write'));
+  socket._final = (cb) => cb(); // nothing to shut down (net.Socket waits for 'connect')
+  socket._destroy = (err, cb) => {
+    socket.setTimeout(0);
+    cb(err);
+    standIns.later(standIns.closes, () => socket.emit('close', !!err));
+  };
+  return socket;
+}
+
+const standIns = {
+  reads: [], // sockets whose EOF is due, oldest first
+  closes: [], // 'close' emitters, run newest first
+  scheduled: false,
+  later(queue, item) {
+    queue.push(item);
+    this.schedule();
+  },
+  schedule() {
+    if (!this.scheduled && (this.reads.length > 0 || this.closes.length > 0)) {
+      this.scheduled = true;
+      setImmediate(() => this.turn());
+    }
+  },
+  // One step per loop turn, so ticks run in between as they do between libuv callbacks.
+  turn() {
+    this.scheduled = false;
+    const socket = this.reads.shift();
+    if (socket !== undefined) {
+      if (!socket.destroyed) socket.push(null);
+    } else {
+      this.closes.pop()();
+    }
+    this.schedule();
+  },
+};
 
 // Streams handed to a child as its stdio. The parent must not read them any
 // more, or both processes would consume the same input.
@@ -372,9 +430,6 @@ class ChildProcess extends EventEmitter {
       return null;
     });
 
-    // A failed spawn's stdin is dead at once, so early writes are dropped
-    // quietly (as Node's are) rather than erroring on a socket with no fd.
-    if (err && streams[0]) streams[0].destroy();
     this.stdin = streams.length >= 1 ? streams[0] : null;
     this.stdout = streams.length >= 2 ? streams[1] : null;
     this.stderr = streams.length >= 3 ? streams[2] : null;
@@ -402,11 +457,12 @@ class ChildProcess extends EventEmitter {
   }
 
   // Node's path for a spawn that failed at run time: the errno becomes the exit
-  // code and 'error' replaces 'exit'. The stand-in streams and a requested IPC
-  // channel then close in the order Node's would: 'disconnect' a tick later, the
-  // streams' 'close' after that.
+  // code and 'error' replaces 'exit'; then, as after an exit, the streams are
+  // drained on the next tick (the stand-ins reach EOF and close). A requested
+  // IPC channel gives 'disconnect' a tick later.
   #onSpawnError(err) {
     this.exitCode = err;
+    if (this.stdin) this.stdin.destroy();
     const error = errnoException(err, `spawn ${this.spawnfile}`);
     error.path = this.spawnfile;
     error.spawnargs = this.spawnargs.slice(1);
@@ -415,9 +471,7 @@ class ChildProcess extends EventEmitter {
       process.nextTick(() => this.emit('disconnect'));
       this.#maybeClose();
     }
-    // Node's handles close last-opened first.
-    const streams = this.stdio || []; // none when out of descriptors
-    for (let i = streams.length - 1; i >= 0; i--) streams[i]?.destroy();
+    process.nextTick(flushStdio, this);
     this.#maybeClose();
   }
 

@@ -164,6 +164,15 @@ const ERR_INVALID_ARG_VALUE = makeNodeError('ERR_INVALID_ARG_VALUE', TypeError,
 const ERR_OUT_OF_RANGE = makeNodeError('ERR_OUT_OF_RANGE', RangeError, outOfRangeMessage);
 const ERR_MISSING_ARGS = makeNodeError('ERR_MISSING_ARGS', TypeError, missingArgsMessage);
 const ERR_UNKNOWN_SIGNAL = makeNodeError('ERR_UNKNOWN_SIGNAL', TypeError, 'Unknown signal: %s');
+// The supervisor's (rust-cluster/supervisor): no Node counterpart.
+const ERR_CRASH_LOOP = makeNodeError('ERR_CRASH_LOOP', Error,
+  'Workers exited %d times in %d ms: not restarted any more%s');
+const ERR_WORKER_NOT_READY = makeNodeError('ERR_WORKER_NOT_READY', Error,
+  'Worker %d %s before it was ready');
+const ERR_SUPERVISOR_RUNNING = makeNodeError('ERR_SUPERVISOR_RUNNING', Error,
+  'A supervisor is already running in this process');
+const ERR_SUPERVISOR_STOPPED = makeNodeError('ERR_SUPERVISOR_STOPPED', Error,
+  'The supervisor is shutting down');
 const ERR_SOCKET_BAD_PORT = makeNodeError('ERR_SOCKET_BAD_PORT', RangeError,
   (name, port, allowZero = true) => `${name} should be ${allowZero ? '>=' : '>'} 0 and ` +
     `< 65536. Received ${describeReceived(port)}.`);
@@ -231,6 +240,7 @@ module.exports = {
   ERR_CHILD_CLOSED_BEFORE_REPLY,
   ERR_CHILD_PROCESS_IPC_REQUIRED,
   ERR_CHILD_PROCESS_STDIO_MAXBUFFER,
+  ERR_CRASH_LOOP,
   ERR_INVALID_ARG_TYPE,
   ERR_INVALID_ARG_VALUE,
   ERR_INVALID_HANDLE_TYPE,
@@ -244,5 +254,8 @@ module.exports = {
   ERR_MISSING_ARGS,
   ERR_OUT_OF_RANGE,
   ERR_SOCKET_BAD_PORT,
+  ERR_SUPERVISOR_RUNNING,
+  ERR_SUPERVISOR_STOPPED,
   ERR_UNKNOWN_SIGNAL,
+  ERR_WORKER_NOT_READY,
 };

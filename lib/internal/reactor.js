@@ -1,7 +1,8 @@
 'use strict';
-// The event pump between the native reactor thread and JS. The addon calls
-// `notify` when its event queue becomes non-empty; we drain it and hand each
-// event to whoever registered for its pid (exit) or channel id (the rest).
+// The event pump between the native reactor thread and JS. The addon keeps one
+// event queue per JS environment (this thread's: main or a worker thread) and
+// calls `notify` when it becomes non-empty; we drain it and hand each event to
+// whoever registered for its pid (exit) or channel id (the rest).
 //
 // Node drains nextTicks and microtasks after every libuv callback (a read, an
 // EOF, an exit), so code resumed by `await once(child, 'message')` runs before
@@ -69,6 +70,14 @@ function rethrow(err) {
 }
 
 function dispatch(ev) {
+  if (ev.type === 'fatal') {
+    // The native reactor thread stopped: nothing will be delivered from now on. Said
+    // loudly, once, rather than leaving children and channels waiting forever.
+    const err = new Error(ev.message);
+    err.code = 'ERR_RUST_CLUSTER_REACTOR';
+    process.nextTick(rethrow, err);
+    return;
+  }
   if (ev.type === 'exit') {
     const onExit = exitWatchers.get(ev.pid);
     if (onExit === undefined) return;

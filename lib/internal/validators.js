@@ -148,6 +148,7 @@ module.exports = {
   validateArray,
   validateBoolean,
   validateFunction,
+  validateInteger,
   validateMaxBuffer,
   validateObject,
   validateOneOf,

@@ -1,5 +1,5 @@
 'use strict';
-// conformance/expected-pass.txt: the tests that must pass with rust-cluster, one per line; plus
+// conformance/expected-pass-<major>.txt: the tests that must pass with rust-cluster, one per line; plus
 //   # not yet: <test>  -- <reason>        passes with the built-in modules, not yet with rust-cluster
 //   # builtin fails: <test>  -- <reason>  fails even with the built-in modules here
 //   # source-version: <debian version>    the nodejs source package the list was made against

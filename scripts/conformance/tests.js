@@ -1,20 +1,21 @@
 'use strict';
 // Where Node's tests come from: a cached copy of the cluster/child_process tests (plus
-// test/common and test/fixtures) taken from Debian's nodejs source package, kept outside the
-// repository in ~/.cache/rust-cluster/node-tests/<version>/ and reused on later runs.
+// test/common and test/fixtures) taken from the upstream tarball of Debian's nodejs source
+// package, kept outside the repository in ~/.cache/rust-cluster/node-tests/<version>/ and
+// reused on later runs.
 
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
-const apt = require('./apt');
+const { spawnSync } = require('node:child_process');
+const apt = require('../private-apt');
+const { cacheRoot, sweepStale, downloadDir } = require('../cache');
 
 const TEST_DIRS = ['parallel', 'sequential'];
 const TEST_RE = /^test-(cluster|child-process)-.*\.m?js$/;
 const MARKER = '.complete.json';
 
 function cacheBase() {
-  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(base, 'rust-cluster', 'node-tests');
+  return path.join(cacheRoot(), 'node-tests');
 }
 
 function listTests(root) {
@@ -43,24 +44,35 @@ function cachedTrees() {
   return out;
 }
 
-// Copies test/common, test/fixtures and the selected test files into the cache, atomically.
-function populateCache(tree, meta) {
+// Unpacks test/common, test/fixtures and the selected test files of a verified upstream
+// tarball into the cache, atomically (a marker file is written last, then one rename).
+function populateCache(tarball, meta) {
   const base = cacheBase();
   fs.mkdirSync(base, { recursive: true });
-  const final = path.join(base, meta.version);
+  sweepStale(base);
+  const final = path.join(base, meta.mismatch ? `${meta.version}-for-node${meta.forMajor}` : meta.version);
   const staging = `${final}.partial-${process.pid}`;
   fs.rmSync(staging, { recursive: true, force: true });
-  const cp = (rel) => fs.cpSync(path.join(tree, rel), path.join(staging, rel),
-    { recursive: true, verbatimSymlinks: true });
-  cp('test/common');
-  cp('test/fixtures');
-  let count = 0;
+  fs.mkdirSync(staging);
+  // Broad patterns (tar fails on a pattern that matches nothing), then the other tests go.
+  const wanted = ['common', 'fixtures', ...TEST_DIRS.map((d) => `${d}/test-*`)];
+  const res = spawnSync('tar', ['-xf', tarball, '-C', staging, '--strip-components=1', '--wildcards', '--no-wildcards-match-slash',
+    ...wanted.map((w) => `*/test/${w}`)], { encoding: 'utf8', timeout: 600e3 });
   for (const dir of TEST_DIRS) {
-    fs.mkdirSync(path.join(staging, 'test', dir), { recursive: true });
-    for (const name of fs.readdirSync(path.join(tree, 'test', dir)).filter((n) => TEST_RE.test(n))) {
-      cp(`test/${dir}/${name}`);
-      count++;
+    const full = path.join(staging, 'test', dir);
+    if (!fs.existsSync(full)) continue;
+    for (const name of fs.readdirSync(full)) {
+      if (!TEST_RE.test(name)) fs.rmSync(path.join(full, name), { recursive: true, force: true });
     }
+  }
+  if (res.error || res.status !== 0) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    throw new Error(`tar: ${res.error?.message || res.stderr.trim().split('\n').pop()}`);
+  }
+  const count = listTests(staging).length;
+  if (!count || !fs.existsSync(path.join(staging, 'test', 'common'))) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    throw new Error(`${path.basename(tarball)} holds no test/common or no cluster/child_process tests`);
   }
   fs.writeFileSync(path.join(staging, MARKER), JSON.stringify({ ...meta, files: count }, null, 2) + '\n');
   fs.rmSync(final, { recursive: true, force: true });
@@ -83,20 +95,30 @@ function resolveTests({ testsDir, refresh, pinned, log }) {
   }
 
   const usable = cachedTrees().filter((c) => c.forMajor === major);
-  if (!refresh && usable.length) {
-    const chosen = usable.find((c) => c.version === pinned) ||
-      usable.sort((a, b) => apt.compareDebVersions(a.version, b.version)).pop();
-    return {
-      root: chosen.root, version: chosen.version, source: `cache (${chosen.root})`,
-      mismatch: chosen.mismatch, tests: listTests(chosen.root),
-    };
+  const cached = usable.find((c) => c.version === pinned) ||
+    usable.sort((a, b) => apt.compareDebVersions(a.version, b.version)).at(-1);
+  const fromCache = (c) => ({
+    root: c.root, version: c.version, source: `cache (${c.root})`, mismatch: c.mismatch, tests: listTests(c.root),
+  });
+  // A tree of another major is only a stand-in: ask Debian again for the right one each run.
+  if (!refresh && cached && !cached.mismatch) return fromCache(cached);
+  try {
+    return fetchTests(major, pinned, refresh, log);
+  } catch (e) {
+    if (!(e instanceof apt.Unavailable) || !cached) throw e;
+    log(`  (${e.message.split('\n')[0]}; using the cached ${cached.version})`);
+    return fromCache(cached);
   }
+}
 
+function fetchTests(major, pinned, refresh, log) {
   log(`Fetching Node's tests from Debian's nodejs source package (target: Node ${major})`);
-  const pick = apt.resolveSourceVersion({ major, pinned, log });
+  const { apt: privateApt, versions } = apt.openApt(path.join(cacheRoot(), 'apt'), log);
+  log(`  nodejs sources listed: ${versions.join(', ')}`);
+  const pick = apt.pickVersion(versions, major, pinned);
   if (pick.mismatch) {
-    log(`  WARNING: no nodejs ${major}.x source package available; using ${pick.candidates[0]} ` +
-      `(tests of another major, expect spurious differences)`);
+    log(`  WARNING: Debian has no nodejs ${major}.x source; using the closest major, ${pick.candidates[0]} ` +
+      '(tests of another major: expect differences that are not ours)');
   }
   const failures = [];
   for (const version of pick.candidates) {
@@ -105,25 +127,27 @@ function resolveTests({ testsDir, refresh, pinned, log }) {
       return { root: existing.root, version, source: `cache (${existing.root})`,
         mismatch: existing.mismatch, tests: listTests(existing.root) };
     }
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-conformance-src-'));
+    const tmp = downloadDir(cacheRoot());
     try {
-      const tree = apt.downloadSource(version, tmp, log);
-      const root = populateCache(tree, {
-        version, forMajor: major, mismatch: pick.mismatch, fetchedAt: new Date().toISOString(),
+      const orig = privateApt.origTarball(version);
+      log(`  ${version}: ${orig.name} (${(orig.size / 1048576).toFixed(1)} MiB)`);
+      const file = path.join(tmp, orig.name);
+      privateApt.download(orig, file);
+      const root = populateCache(file, {
+        version, forMajor: major, mismatch: pick.mismatch, sha256: orig.sha256, fetchedAt: new Date().toISOString(),
       });
       log(`  cached in ${root}`);
-      return { root, version, source: `apt-get source (cached in ${root})`,
+      return { root, version, source: `Debian ${orig.name} (cached in ${root})`,
         mismatch: pick.mismatch, tests: listTests(root) };
     } catch (e) {
       failures.push(`${version}: ${e.message}`);
-      const why = e.message.split('\n').filter((l) => /^E: /.test(l))[0] || e.message.split('\n')[0];
-      log(`  ${version} could not be fetched (${why.trim()})` +
+      log(`  ${version} could not be fetched (${e.message.split('\n')[0]})` +
         `${version !== pick.candidates.at(-1) ? '; trying the next one' : ''}`);
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   }
-  throw new Error(`no nodejs source package could be fetched:\n${failures.join('\n')}`);
+  throw new apt.Unavailable(`no nodejs source tarball could be fetched:\n${failures.join('\n')}`);
 }
 
-module.exports = { resolveTests, listTests, cacheBase };
+module.exports = { resolveTests, listTests, populateCache };

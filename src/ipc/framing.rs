@@ -2,7 +2,8 @@
 //!
 //! json: one message per line, `\n`-terminated. advanced: a big-endian u32 payload length,
 //! then the payload. A frame is "too large" when its payload (json: the line without its
-//! `\n`) is longer than the channel's `max_message_size`.
+//! `\n`) is longer than the channel's `max_message_size`, which is said once that many of its
+//! bytes have arrived.
 //!
 //! Also the few messages the reactor writes and reads by itself for the round-robin
 //! scheduler: the `newconn` envelope it sends with each connection, and the worker's replies
@@ -67,7 +68,7 @@ impl Framer {
     /// Lets the read buffer grow to a large frame's size at once.
     pub fn wanted(&self, buf: &[u8]) -> Option<usize> {
         match (self.mode, buf.get(..4)) {
-            (Serialization::Advanced, Some(h)) => Some(4 + frame_len(h)),
+            (Serialization::Advanced, Some(h)) => Some(4 + frame_len(h).min(self.max)),
             _ => None,
         }
     }
@@ -111,10 +112,13 @@ impl Framer {
         let mut pos = 0;
         while let Some(h) = buf.get(pos..pos + 4) {
             let len = frame_len(h);
-            if len > self.max {
+            let have = buf.len() - pos - 4;
+            // Only bytes that arrived count against the limit: a peer that announces a huge
+            // frame and then hangs up has broken nothing (Node drops the partial frame).
+            if len > self.max && have >= self.max {
                 return self.oversize(pos, len, true);
             }
-            if buf.len() - pos - 4 < len {
+            if have < len {
                 break;
             }
             pos += 4 + len;
@@ -422,6 +426,13 @@ mod tests {
     fn advanced_oversize_header() {
         let mut all = adv(b"ok");
         all.extend_from_slice(&100u32.to_be_bytes());
+        // The header alone is no error yet: the peer may hang up before sending more.
+        let (out, err) = feed(Serialization::Advanced, 99, &[&all]);
+        assert_eq!((out, err), (vec![adv(b"ok")], None));
+        all.extend_from_slice(&[7; 98]);
+        let (_, err) = feed(Serialization::Advanced, 99, &[&all]);
+        assert_eq!(err, None, "98 of 100 bytes: not over 99 yet");
+        all.push(7);
         let (out, err) = feed(Serialization::Advanced, 99, &[&all]);
         assert_eq!(out, vec![adv(b"ok")]);
         let err = err.unwrap();
@@ -436,6 +447,8 @@ mod tests {
         let f = Framer::new(Serialization::Advanced, 1 << 20);
         assert_eq!(f.wanted(&[0, 0]), None);
         assert_eq!(f.wanted(&[0, 1, 0, 0, 9]), Some(4 + 65536));
+        // A header announcing more than the limit never grows the buffer past it.
+        assert_eq!(f.wanted(&[0x7f, 0xff, 0xff, 0xff]), Some(4 + (1 << 20)));
         assert_eq!(Framer::new(Serialization::Json, 9).wanted(b"abcdef"), None);
     }
 

@@ -13,7 +13,7 @@ const util = require('node:util');
 const binding = require('../../binding');
 const reactor = require('../reactor');
 const serializations = require('./serialization');
-const handles = require('./handles');
+const handlePassing = require('./handle_passing');
 const {
   ERR_INVALID_ARG_TYPE,
   ERR_IPC_CHANNEL_CLOSED,
@@ -104,8 +104,9 @@ class Channel {
     this.unheard = [];
     this.replayScheduled = false;
 
-    this.refWanted = true; // channel.ref()/unref()
+    this.refWanted = true; // the socket's own ref state (Node's Pipe handle: ref'd)
     this.refHeld = false;
+    this.control = null; // target.channel, which counts references (see Control)
   }
 
   // --- sending -------------------------------------------------------------
@@ -141,12 +142,12 @@ class Channel {
     const swallowErrors = options !== undefined && options.swallowErrors === true;
 
     if (handle) {
-      const envelope = { cmd: 'NODE_HANDLE', type: handles.handleType(handle), msg: message };
+      const envelope = { cmd: 'NODE_HANDLE', type: handlePassing.handleType(handle), msg: message };
       if (this.handleQueue !== null) {
         this.handleQueue.push({ message, handle, options, callback });
         return this.handleQueue.length === 1;
       }
-      const wrap = handles.toWrap(this, envelope, handle, options || {});
+      const wrap = handlePassing.toWrap(this, envelope, handle, options || {});
       // No native handle left (a closed socket or server): the message goes alone.
       if (wrap) return this.writeHandle(envelope, wrap, options, callback);
     } else if (this.handleQueue !== null && !(message !== null && kind === 'object' &&
@@ -225,8 +226,14 @@ class Channel {
       this.awaitingDrain = true;
       this.updateRef();
     }
-    if (this.awaitingDrain) this.inflight.push(cbs);
-    else complete(cbs);
+    if (this.awaitingDrain) {
+      // Node counts each write that did not complete at once as a channel
+      // reference until it does (so the channel ends up unref'd after it).
+      this.inflight.push(cbs);
+      this.control.refCounted();
+    } else {
+      complete(cbs);
+    }
   }
 
   onDrain() {
@@ -234,7 +241,10 @@ class Channel {
     this.awaitingDrain = false;
     const inflight = this.inflight;
     this.inflight = [];
-    for (let i = 0; i < inflight.length; i++) complete(inflight[i]);
+    for (let i = 0; i < inflight.length; i++) {
+      this.control.unrefCounted();
+      complete(inflight[i]);
+    }
     this.updateRef();
   }
 
@@ -370,7 +380,7 @@ class Channel {
       return;
     }
     this.sendInternal({ cmd: 'NODE_HANDLE_ACK' }, true);
-    handles.receive(this, envelope, fd, (err, handle) => {
+    handlePassing.receive(this, envelope, fd, (err, handle) => {
       if (err) {
         this.target.emit('error', err);
       } else if (!this.attached) {
@@ -400,6 +410,11 @@ class Channel {
   }
 
   // --- event loop --------------------------------------------------------------
+
+  setRef(wanted) {
+    this.refWanted = wanted;
+    this.updateRef();
+  }
 
   // Held while the socket is open and either ref'd or writing (a pending write
   // keeps Node's loop alive even on an unref'd channel).
@@ -439,24 +454,44 @@ function replayUnheard(channel) {
   }
 }
 
-// `target.channel` as Node's Control: ref()/unref() decide whether the open
-// channel keeps the event loop alive.
+// Node 20 and 22 tell the Control's listeners when counting unref'd the channel.
+const emitsUnref = Number(process.versions.node.split('.')[0]) < 24;
+
+// `target.channel` as Node's Control. ref()/unref() set whether the open channel
+// keeps the event loop alive, for good. Until one of them is called,
+// refCounted()/unrefCounted() keep a count instead: the first reference refs the
+// channel, dropping the last one unrefs it. Node counts its own pending writes
+// (and, in a child, 'message'/'disconnect' listeners) this way; execa counts
+// its waiting getOneMessage() calls.
 class Control extends EventEmitter {
   #channel;
+  #refs = 0;
+  #explicit = false;
 
   constructor(channel) {
     super();
     this.#channel = channel;
   }
 
+  refCounted() {
+    if (++this.#refs === 1 && !this.#explicit) this.#channel.setRef(true);
+  }
+
+  unrefCounted() {
+    if (--this.#refs === 0 && !this.#explicit) {
+      this.#channel.setRef(false);
+      if (emitsUnref) this.emit('unref');
+    }
+  }
+
   ref() {
-    this.#channel.refWanted = true;
-    this.#channel.updateRef();
+    this.#explicit = true;
+    this.#channel.setRef(true);
   }
 
   unref() {
-    this.#channel.refWanted = false;
-    this.#channel.updateRef();
+    this.#explicit = true;
+    this.#channel.setRef(false);
   }
 
   // The socket is owned by the native reactor; its descriptor is not exposed.
@@ -475,6 +510,7 @@ function channelIdOf(target) {
 }
 
 const deprecatedChannel = 'DEP0129';
+const HAS_CHANNEL_ALIAS = Number(process.versions.node.split('.')[0]) < 26;
 const channelDeprecationMsg = '_channel is deprecated. Use ChildProcess.channel instead.';
 
 // Gives `target` (a ChildProcess, or a cluster worker's process) its IPC API
@@ -485,8 +521,10 @@ function setupChannel(target, id, serialization, onClosed) {
   const channel = new Channel(target, id, serialization, onClosed);
   channelIds.set(target, id);
   const control = new Control(channel);
+  channel.control = control;
   target.channel = control;
-  Object.defineProperty(target, '_channel', {
+  // Node 26 removed the deprecated alias (DEP0129 end of life).
+  if (HAS_CHANNEL_ALIAS) Object.defineProperty(target, '_channel', {
     __proto__: null,
     get: util.deprecate(() => target.channel, channelDeprecationMsg, deprecatedChannel),
     set: util.deprecate((value) => { target.channel = value; }, channelDeprecationMsg,

@@ -1,10 +1,16 @@
 'use strict';
-// The listening sockets the primary holds for its workers' servers: one object per
-// listener key, made by the scheduling policy. Each has
+// The listening sockets the primary holds for its workers' servers: one listener per
+// listener key, made by the scheduling policy. (Passing handles over a channel is
+// lib/internal/ipc/handle_passing.js.) Each has
 //   add(worker, reply): answers the worker's queryServer through
 //     reply(errno, fields, handle, onSent) (extra reply fields, the handle sent with it,
 //     and a callback for once the reply is written);
+//   drain(worker): the worker gets no new connections once another worker is dealt to
+//     (a reload adds the new worker, then drains the old one); what it holds it finishes.
+//     Only round-robin can do this: under the shared policies the kernel picks the
+//     accepting process, and a worker stops accepting only when it closes its server;
 //   remove(worker) -> true when no worker is left and the socket is closed;
+//   has(worker): the worker holds this listener;
 //   closed: no socket is open; the primary drops the key after a failed add, and the
 //     next query for a key whose handle is closed makes a new one.
 // The sockets are made by the addon (listenSocket). One sent to workers is wrapped in a
@@ -92,7 +98,8 @@ class RoundRobin {
   constructor(key, address, message) {
     this.workers = new Map(); // worker id -> channel id, from its query on
     this.dealt = new Set(); // channel ids the scheduler deals connections to
-    this.leaving = []; // dealt channel ids whose rrRemove waits (see remove())
+    this.drained = new Set(); // ids of workers drained (dealt to no more once others are)
+    this.leaving = []; // channel ids no longer dealt to whose rrRemove waits (release())
     this.path = socketPath(address, message);
     const sock = binding.listenSocket(socketOptions(address, message, message.port, false));
     this.errno = sock.errno;
@@ -114,21 +121,44 @@ class RoundRobin {
     reply(0, { sockname: this.sockname }, null, (err) => {
       // Connections go to the worker only once it has the key they come with.
       if (err || this.id === null || this.workers.get(worker.id) !== channel) return;
+      if (this.drained.has(worker.id)) {
+        // Drained before it was dealt to: it takes connections only while no other does.
+        if (this.dealt.size > 0) return;
+        binding.rrAdd(this.id, channel);
+        this.leaving.push(channel);
+        return;
+      }
       binding.rrAdd(this.id, channel);
       this.dealt.add(channel);
       this.release();
     });
   }
 
+  has(worker) {
+    return this.workers.has(worker.id);
+  }
+
+  drain(worker) {
+    const channel = this.workers.get(worker.id);
+    if (channel === undefined || this.id === null || this.drained.has(worker.id)) return;
+    this.drained.add(worker.id);
+    // Not dealt to yet (its reply is being written): see add().
+    if (!this.dealt.delete(channel)) return;
+    this.leaving.push(channel);
+    // With no other worker dealt to, it goes on taking connections until one is added.
+    if (this.dealt.size > 0) this.release();
+  }
+
   remove(worker) {
     const channel = this.workers.get(worker.id);
     if (!this.workers.delete(worker.id)) return false;
+    this.drained.delete(worker.id);
     if (this.id === null) return this.workers.size === 0;
     if (this.dealt.delete(channel)) this.leaving.push(channel);
     // The scheduler closes the listener when its last worker leaves. While replies are
     // being written to workers not dealt to yet, the ones leaving stay until one of those
     // is added, so the listener is still there for them.
-    if (this.workers.size > this.dealt.size) return false;
+    if (this.workers.size > this.dealt.size + this.drained.size) return false;
     if (this.release()) return true;
     if (this.workers.size > 0) return false;
     // The last worker left before it was ever dealt to.
@@ -172,6 +202,12 @@ class Shared {
     reply(this.errno, null, this.handle);
   }
 
+  has(worker) {
+    return this.workers.has(worker.id);
+  }
+
+  drain() {}
+
   remove(worker) {
     if (!this.workers.delete(worker.id) || this.workers.size > 0) return false;
     if (this.handle !== null) {
@@ -210,6 +246,12 @@ class ReusePort {
     reply(0, null, handle);
   }
 
+  has(worker) {
+    return this.handles.has(worker.id);
+  }
+
+  drain() {}
+
   remove(worker) {
     const handle = this.handles.get(worker.id);
     if (handle === undefined) return false;
@@ -219,9 +261,9 @@ class ReusePort {
   }
 }
 
-// The handle for a new listener key. UDP is connectionless: always shared. Unix paths
+// The listener for a new key. UDP is connectionless: always shared. Unix paths
 // and inherited descriptors cannot be bound twice: shared under SCHED_REUSEPORT.
-function createHandle(policy, key, address, message) {
+function createListener(policy, key, address, message) {
   const { addressType } = message;
   if (policy === SCHED_NONE || isUdp(addressType)) return new Shared(address, message);
   if (policy === SCHED_RR) return new RoundRobin(key, address, message);
@@ -231,4 +273,4 @@ function createHandle(policy, key, address, message) {
   return new ReusePort(address, message);
 }
 
-module.exports = { createHandle, SCHED_NONE, SCHED_RR, SCHED_REUSEPORT };
+module.exports = { createListener, SCHED_NONE, SCHED_RR, SCHED_REUSEPORT };

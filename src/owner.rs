@@ -1,0 +1,161 @@
+//! One N-API environment's share of the reactor (docs/internals.md, "Environments"): its
+//! event queue and notifier, and (when it has one) its local poller: the epoll set of the
+//! plain children and channels that the environment's own thread reads, driven from its
+//! event loop, so that their messages cost no hop through the reactor thread. Every child, channel and listener belongs to exactly one
+//! `Owner`; its events go to that queue only, so a worker thread's JavaScript never sees (nor
+//! steals) the main thread's events. An owner whose environment ended is `released`: it takes
+//! no more events, and the reactor lets go of what it owned.
+use crate::reactor::Event;
+use mio::{Events, Poll, Registry};
+use std::collections::HashMap;
+use std::mem;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Mutex, MutexGuard};
+
+pub type Notify = Box<dyn Fn() + Send + Sync>;
+
+#[derive(Default)]
+pub struct Queue {
+    pub events: Vec<Event>,
+    /// Index in `events` of each channel's data event, which later reads extend: JS gets one
+    /// buffer per channel per drain.
+    pub data_at: HashMap<u32, usize>,
+    /// Channels paused since the last drain.
+    pub paused: Vec<u32>,
+}
+
+/// An epoll set that the environment's thread polls (without blocking) when its event loop
+/// sees the set's descriptor readable.
+pub struct Local {
+    pub poll: Mutex<(Poll, Events)>,
+    /// For (re)registrations while `poll` is held by the thread driving it.
+    pub registry: Registry,
+}
+
+#[derive(Default)]
+pub struct Owner {
+    queue: Mutex<Queue>,
+    notify: Mutex<Option<Notify>>,
+    released: AtomicBool,
+    /// Set while the environment's thread drives its local poller: events it queues are
+    /// handed to JS when it is done, not through `notify`.
+    driving: AtomicBool,
+    /// Round-robin listeners this environment created (closed when it ends).
+    pub listeners: Mutex<Vec<u32>>,
+    pub local: Option<Local>,
+}
+
+/// Poisoning only means another thread panicked mid-update of plain data; carry on.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Owner {
+    /// An owner with a local poller.
+    pub fn with_local() -> std::io::Result<Owner> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        Ok(Owner {
+            local: Some(Local {
+                poll: Mutex::new((poll, Events::with_capacity(256))),
+                registry,
+            }),
+            ..Owner::default()
+        })
+    }
+
+    /// The local poller's descriptor, readable while it has events.
+    pub fn local_fd(&self) -> Option<RawFd> {
+        self.local.as_ref().map(|l| lock(&l.poll).0.as_raw_fd())
+    }
+
+    /// Marks the start (true) or end of a drive of the local poller. Returns, at the end,
+    /// whether events wait for JS.
+    pub fn set_driving(&self, on: bool) -> bool {
+        self.driving.store(on, SeqCst);
+        !on && !lock(&self.queue).events.is_empty()
+    }
+
+    pub fn is_released(&self) -> bool {
+        self.released.load(SeqCst)
+    }
+
+    /// Marks the environment gone: later events are dropped, the notifier is let go.
+    pub fn release(&self) {
+        self.released.store(true, SeqCst);
+        let notify = lock(&self.notify).take();
+        drop(notify);
+        let queue = mem::take(&mut *lock(&self.queue));
+        // Received descriptors in undrained data events are closed here.
+        drop(queue);
+    }
+
+    /// `notify()` is called (on any thread) whenever the queue goes from empty to non-empty.
+    pub fn set_notify(&self, notify: Notify) {
+        if self.is_released() {
+            return;
+        }
+        *lock(&self.notify) = Some(notify);
+        if !lock(&self.queue).events.is_empty() {
+            self.notify();
+        }
+    }
+
+    /// Runs `f` on the queue; notifies if it went from empty to non-empty. Nothing is queued
+    /// once released.
+    pub fn with_queue<R>(&self, f: impl FnOnce(&mut Queue) -> R) -> R {
+        let (out, wake) = {
+            let mut q = lock(&self.queue);
+            let was_empty = q.events.is_empty();
+            let out = f(&mut q);
+            if self.is_released() {
+                *q = Queue::default();
+            }
+            (out, was_empty && !q.events.is_empty())
+        };
+        if wake {
+            self.notify();
+        }
+        out
+    }
+
+    pub fn push(&self, events: impl IntoIterator<Item = Event>) {
+        self.with_queue(|q| q.events.extend(events));
+    }
+
+    /// Every queued event, oldest first, and the channels paused since the last take.
+    pub fn take(&self) -> (Vec<Event>, Vec<u32>) {
+        let mut q = lock(&self.queue);
+        q.data_at.clear();
+        (mem::take(&mut q.events), mem::take(&mut q.paused))
+    }
+
+    /// Drops the undrained data events of channel `id`.
+    pub fn purge_data(&self, id: u32) {
+        let mut q = lock(&self.queue);
+        if q.data_at.remove(&id).is_none() {
+            return;
+        }
+        let Queue {
+            events, data_at, ..
+        } = &mut *q;
+        events.retain(|e| !matches!(e, Event::Data { channel, .. } if *channel == id));
+        data_at.clear();
+        for (i, e) in events.iter().enumerate() {
+            if let Event::Data { channel, .. } = e {
+                data_at.insert(*channel, i);
+            }
+        }
+    }
+
+    fn notify(&self) {
+        // The driving thread hands the queue to JS itself once done (see set_driving).
+        if self.driving.load(SeqCst) {
+            return;
+        }
+        if let Some(notify) = lock(&self.notify).as_ref() {
+            notify();
+        }
+    }
+}
