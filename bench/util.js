@@ -211,25 +211,32 @@ function clusterStatus() {
   };
 }
 
-// The redis-server on the PATH, or null.
-function redisServerPath() {
-  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
-    const file = path.join(dir, 'redis-server');
-    if (dir && fs.existsSync(file)) return file;
+// Why no redis-server can be had (scripts/redis-server.js: the machine's, or Debian's
+// package unpacked into the user's cache), or null when one can.
+let redisServer;
+function redisUnavailable() {
+  if (redisServer === undefined) {
+    try {
+      redisServer = require('../scripts/redis-server').locateRedisServer();
+    } catch (err) {
+      redisServer = { unavailable: `no redis-server: ${err.message}` };
+    }
   }
-  return null;
+  return redisServer.unavailable ?? null;
 }
 
 // A redis-server of our own for the pool's Redis mode (tests and bench): a free port
 // on 127.0.0.1, a fresh directory under `parentDir`, nothing saved to disk. Resolves
 // once it accepts connections with { url, stop() }.
 async function startRedisServer(parentDir = os.tmpdir()) {
-  const bin = redisServerPath();
-  if (bin === null) throw new Error('redis-server is not installed (apt-get install redis-server)');
+  const unavailable = redisUnavailable();
+  if (unavailable !== null) throw new Error(unavailable);
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(parentDir, 'redis-'));
-  const proc = cp.spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = cp.spawn(redisServer.command, ['--port', String(port), '--bind', '127.0.0.1',
+    '--save', '', '--appendonly', 'no', '--dir', dir], {
+    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...redisServer.env },
+  });
   let out = '';
   await new Promise((resolve, reject) => {
     proc.on('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
@@ -252,7 +259,7 @@ async function startRedisServer(parentDir = os.tmpdir()) {
 }
 
 module.exports = {
-  redisServerPath, startRedisServer,
+  redisUnavailable, startRedisServer,
   ROOT, FIXTURES, RESULT_PREFIX,
   cleanEnv, runFixture, Controlled, freePort, sleep,
   median, jain, machineInfo, gitRevision, clusterStatus, lastLines,

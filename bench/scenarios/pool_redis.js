@@ -3,8 +3,8 @@
 // producer on one redis-server of the bench's own, rust-cluster's Redis mode against
 // BullMQ (the "built-in" column; in-process processors, concurrency 64, its
 // stalledInterval and lockDuration set to our visibilityTimeout, 5 s). Skipped, with a
-// note, where redis-server is not installed.
-const { runFixture, redisServerPath, startRedisServer } = require('../util');
+// note, where no redis-server can be had (bench/util's redisUnavailable).
+const { runFixture, redisUnavailable, startRedisServer } = require('../util');
 
 let server = null;
 
@@ -13,7 +13,7 @@ module.exports = {
   title: '7. Process pool across machines, Redis (BullMQ in the built-in column)',
   cluster: false,
   async setup() {
-    if (redisServerPath() !== null) server = await startRedisServer();
+    if (redisUnavailable() === null) server = await startRedisServer();
   },
   async teardown() {
     if (server) await server.stop();
@@ -21,7 +21,7 @@ module.exports = {
   },
   plan(ctx) {
     if (server === null) {
-      return { cases: [], rows: [], notes: ['pool_redis skipped: redis-server is not installed (apt-get install redis-server)'] };
+      return { cases: [], rows: [], notes: [`pool_redis skipped: ${redisUnavailable()}`] };
     }
     const smoke = ctx.settings.mode === 'smoke';
     const count = smoke ? 300 : 10000;
