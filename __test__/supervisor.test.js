@@ -7,7 +7,7 @@ const { once } = require('node:events');
 const path = require('node:path');
 const cluster = require('..');
 const { supervise } = require('../lib/supervisor');
-const { backoffDelay } = require('../lib/internal/backoff');
+const { restartDelay } = require('../lib/supervisor/backoff');
 const { get, load } = require('./helpers/http_load');
 
 const APPS = path.join(__dirname, 'fixtures', 'supervisor');
@@ -56,7 +56,7 @@ test('invalid options throw Node-style coded errors', () => {
 
 test('backoff delays grow by factor up to maxDelay', () => {
   const options = { delay: 100, maxDelay: 1000, factor: 2 };
-  assert.deepEqual([0, 1, 2, 3, 4, 5].map((n) => backoffDelay(options, n)),
+  assert.deepEqual([0, 1, 2, 3, 4, 5].map((n) => restartDelay(options, n)),
                    [100, 200, 400, 800, 1000, 1000]);
 });
 

@@ -7,8 +7,6 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
-const { locateRedisServer } = require('../scripts/redis-server');
-const { Unavailable } = require('../scripts/private-apt');
 
 const ROOT = path.resolve(__dirname, '..');
 const FIXTURES = path.join(__dirname, 'fixtures');
@@ -213,34 +211,32 @@ function clusterStatus() {
   };
 }
 
-// The redis-server to run, { command, env }: the machine's, else Debian's package for this
-// release unpacked into the user's cache (fetched once, scripts/redis-server.js); null where
-// neither can be had, with the reason in redisUnavailable.reason.
-let redis;
-function redisServer() {
-  if (redis === undefined) {
+// Why no redis-server can be had (scripts/redis-server.js: the machine's, or Debian's
+// package unpacked into the user's cache), or null when one can.
+let redisServer;
+function redisUnavailable() {
+  if (redisServer === undefined) {
     try {
-      redis = locateRedisServer();
-    } catch (e) {
-      if (!(e instanceof Unavailable)) throw e;
-      redis = null;
-      redisUnavailable.reason = `redis-server cannot be had here (${e.message.split('\n')[0]})`;
+      redisServer = require('../scripts/redis-server').locateRedisServer();
+    } catch (err) {
+      redisServer = { unavailable: `no redis-server: ${err.message}` };
     }
   }
-  return redis;
+  return redisServer.unavailable ?? null;
 }
-const redisUnavailable = { reason: null };
 
 // A redis-server of our own for the pool's Redis mode (tests and bench): a free port
 // on 127.0.0.1, a fresh directory under `parentDir`, nothing saved to disk. Resolves
 // once it accepts connections with { url, stop() }.
 async function startRedisServer(parentDir = os.tmpdir()) {
-  const server = redisServer();
-  if (server === null) throw new Error(redisUnavailable.reason);
+  const unavailable = redisUnavailable();
+  if (unavailable !== null) throw new Error(unavailable);
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(parentDir, 'redis-'));
-  const proc = cp.spawn(server.command, ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...server.env } });
+  const proc = cp.spawn(redisServer.command, ['--port', String(port), '--bind', '127.0.0.1',
+    '--save', '', '--appendonly', 'no', '--dir', dir], {
+    stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...redisServer.env },
+  });
   let out = '';
   await new Promise((resolve, reject) => {
     proc.on('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
@@ -263,7 +259,7 @@ async function startRedisServer(parentDir = os.tmpdir()) {
 }
 
 module.exports = {
-  redisServer, redisUnavailable, startRedisServer,
+  redisUnavailable, startRedisServer,
   ROOT, FIXTURES, RESULT_PREFIX,
   cleanEnv, runFixture, Controlled, freePort, sleep,
   median, jain, machineInfo, gitRevision, clusterStatus, lastLines,

@@ -3,8 +3,8 @@
 // producer on one redis-server of the bench's own, rust-cluster's Redis mode against
 // BullMQ (the "built-in" column; in-process processors, concurrency 64, its
 // stalledInterval and lockDuration set to our visibilityTimeout, 5 s). Skipped, with a
-// note, where redis-server is not installed.
-const { runFixture, redisServer, redisUnavailable, startRedisServer } = require('../util');
+// note, where no redis-server can be had (bench/util's redisUnavailable).
+const { runFixture, redisUnavailable, startRedisServer } = require('../util');
 
 let server = null;
 
@@ -13,7 +13,7 @@ module.exports = {
   title: '7. Process pool across machines, Redis (BullMQ in the built-in column)',
   cluster: false,
   async setup() {
-    if (redisServer() !== null) server = await startRedisServer();
+    if (redisUnavailable() === null) server = await startRedisServer();
   },
   async teardown() {
     if (server) await server.stop();
@@ -21,9 +21,11 @@ module.exports = {
   },
   plan(ctx) {
     if (server === null) {
-      return { cases: [], rows: [], notes: [`pool_redis skipped: ${redisUnavailable.reason}`] };
+      return { cases: [], rows: [], notes: [`pool_redis skipped: ${redisUnavailable()}`] };
     }
-    const count = ctx.settings.mode === 'smoke' ? 300 : 10000;
+    const smoke = ctx.settings.mode === 'smoke';
+    const count = smoke ? 300 : 10000;
+    const visibilityMs = smoke ? 500 : 5000;
     const cases = [];
     for (const mode of ['throughput', 'kill']) {
       for (const [key, impl] of [['bullmq', 'bullmq'], ['ours', 'rust-cluster']]) {
@@ -31,7 +33,7 @@ module.exports = {
           key: `${key}-${mode}`,
           impl: impl === 'rust-cluster' ? impl : 'builtin',
           label: `${impl} redis ${mode}`,
-          run: () => runFixture('pool_redis_bench.js', [impl, mode, server.url, count], { timeoutMs: 300000 }),
+          run: () => runFixture('pool_redis_bench.js', [impl, mode, server.url, count, visibilityMs], { timeoutMs: 300000 }),
         });
       }
     }

@@ -5,7 +5,7 @@
 // across machines (RedisQueue).
 const os = require('node:os');
 const path = require('node:path');
-const { backoffOptions } = require('../internal/backoff');
+const { restartOptions } = require('../supervisor/backoff');
 const {
   ERR_INVALID_ARG_TYPE,
   ERR_INVALID_ARG_VALUE,
@@ -26,6 +26,8 @@ const engineFor = (o) => (o.queue === null ? new ProcessPool(o) :
   new (require('./redis_queue').RedisQueue)(o));
 
 const MAX_TIMER = 2 ** 31 - 1; // setTimeout's limit
+// The supervisor's backoff, reset by a successful start rather than after a time.
+const RESTART_DEFAULTS = { delay: 100, maxDelay: 15000, factor: 2 };
 
 function integer(value, name, min, max = Number.MAX_SAFE_INTEGER) {
   if (typeof value !== 'number') throw new ERR_INVALID_ARG_TYPE(name, 'number', value);
@@ -68,7 +70,7 @@ function poolOptions(options) {
       return v;
     }),
     cwd: opt('cwd', undefined, (v, n) => getValidatedPath(v, n)),
-    restart: backoffOptions(options.restart, 'options.restart'),
+    restart: restartOptions(options.restart, 'options.restart', RESTART_DEFAULTS),
     queue: null,
     role: 'both',
   };

@@ -13,7 +13,7 @@
 // in the queue: the channel never holds more than size x concurrency x MAX_DEPTH.
 const path = require('node:path');
 const { fork } = require('../child_process');
-const { Backoff } = require('../internal/backoff');
+const { restartDelay } = require('../supervisor/backoff');
 const { deferred, abortError, arm, disarm } = require('./cancellation');
 const { READY, RESULT, ERROR, LOAD_ERROR, decodeError } = require('./wire');
 const { TaskQueue } = require('./task_queue');
@@ -64,15 +64,14 @@ class ProcessPool {
   #measured = false;
   #counts = { completed: 0, failed: 0, retried: 0, restarts: 0 };
   #state = 'open'; // -> 'closing' -> 'stopping' (workers told to leave), or 'destroyed'
-  #backoff;
   #failing = false; // the last start failed: start again only on demand, after a delay
-  #startFailures = 0;
+  #startFailures = 0; // in a row: deaths before ready
+  #probes = 0; // starts after a failure, in a row: the backoff's exponent
   #startTimer = null;
   #ended = null; // { promise, resolve } once close() or destroy() was called
 
   constructor(options) {
     this.#o = options;
-    this.#backoff = new Backoff(options.restart);
     this.#ensureWorkers();
   }
 
@@ -270,7 +269,7 @@ class ProcessPool {
       this.#startTimer = setTimeout(() => {
         this.#startTimer = null;
         if (this.#queue.size > 0 && this.#active === 0) this.#spawn();
-      }, this.#backoff.next());
+      }, restartDelay(this.#o.restart, this.#probes++));
     }
   }
 
@@ -321,7 +320,7 @@ class ProcessPool {
       worker.wasReady = true;
       this.#failing = false;
       this.#startFailures = 0;
-      this.#backoff.reset();
+      this.#probes = 0;
       this.#idle(worker);
       this.#dispatch();
     } else if (kind === LOAD_ERROR && worker.state === 'starting') {

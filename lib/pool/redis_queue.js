@@ -86,7 +86,8 @@ class RedisQueue {
   #local = null;
   #taskReader = null;
   #inProgress = new Map(); // entryId -> true
-  #replies = null; // results waiting for this turn's MULTI
+  #replies = null; // results waiting for the next MULTI
+  #replying = false; // a MULTI of results is on its way
   #slotFreed = null; // resolves the consumer loop's wait for a free slot
   #consumerStopped = true; // the read loop has ended (or never ran)
   #reclaiming = false;
@@ -229,8 +230,11 @@ class RedisQueue {
           continue;
         }
       }
-      const free = this.#capacity() - this.#inProgress.size;
-      if (free <= 0) {
+      // Read again once half the capacity is free (or nothing is left): one read per
+      // finished task would cost a round trip each.
+      const capacity = this.#capacity();
+      const free = capacity - this.#inProgress.size;
+      if (this.#inProgress.size > 0 && free < Math.ceil(capacity / 2)) {
         await new Promise((resolve) => {
           this.#slotFreed = resolve;
         });
@@ -279,8 +283,9 @@ class RedisQueue {
       });
   }
 
-  // Results finished in the same turn of the event loop go in one MULTI: pushed
-  // onto their producers' lists, and acknowledged, together.
+  // Results go in one MULTI: pushed onto their producers' lists, and acknowledged,
+  // together. One MULTI at a time: results that finish while it is on its way wait
+  // for the next, so batches grow with the load and an idle consumer adds no delay.
   #reply(entryId, producer, seq, ok, value) {
     let payload;
     try {
@@ -290,7 +295,7 @@ class RedisQueue {
     }
     if (this.#replies === null) {
       this.#replies = { byProducer: new Map(), entryIds: [] };
-      setImmediate(() => this.#flushReplies());
+      if (!this.#replying) setImmediate(() => this.#flushReplies());
     }
     const list = this.#replies.byProducer.get(producer);
     if (list) list.push(payload);
@@ -301,6 +306,7 @@ class RedisQueue {
   #flushReplies() {
     const { byProducer, entryIds } = this.#replies;
     this.#replies = null;
+    this.#replying = true;
     const multi = this.#cmd.multi();
     for (const [producer, payloads] of byProducer) {
       const key = this.#keys.results(producer);
@@ -310,6 +316,8 @@ class RedisQueue {
       .exec()
       .catch(() => {}) // unanswered: the tasks stay pending and are claimed again
       .finally(() => {
+        this.#replying = false;
+        if (this.#replies !== null) this.#flushReplies();
         for (const entryId of entryIds) this.#done(entryId);
       });
   }

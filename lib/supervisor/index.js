@@ -11,8 +11,7 @@ const readline = require('node:readline');
 const cluster = require('../cluster/primary');
 const { advance, stateOf } = require('../cluster/worker_state');
 const { normalize, normalizeInstances } = require('./options');
-const { ExitWindow } = require('./exit_window');
-const { backoffDelay } = require('../internal/backoff');
+const { restartDelay, ExitWindow } = require('./backoff');
 const { rssOf, cpuTimeOf } = require('./proc_stats');
 const {
   ERR_CRASH_LOOP,
@@ -197,7 +196,7 @@ class Supervisor extends EventEmitter {
     if (record.readyAt !== null && now - record.readyAt >= this.options.restart.resetAfter) {
       slot.failures = 0;
     }
-    const delay = backoffDelay(this.options.restart, slot.failures++);
+    const delay = restartDelay(this.options.restart, slot.failures++);
     slot.restarts++;
     this.emit('restart', worker, code, signal, delay);
     slot.timer = setTimeout(() => this.refill(slot), delay);
@@ -239,7 +238,7 @@ class Supervisor extends EventEmitter {
         // The old worker died meanwhile: the slot is restarted as after any death.
         if (slot.worker === null && !this.stopping && !slot.removed) {
           slot.timer = setTimeout(() => this.refill(slot),
-                                  backoffDelay(this.options.restart, slot.failures++));
+                                  restartDelay(this.options.restart, slot.failures++));
         }
       });
     });

@@ -10,7 +10,8 @@ const {
   validateOneOf,
   validateString,
 } = require('../internal/validators');
-const { ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE } = require('../internal/errors');
+const { ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE } = require('../internal/errors');
+const { restartOptions } = require('./backoff');
 
 const MAX_MS = 2 ** 31 - 1; // the longest setTimeout
 
@@ -85,23 +86,7 @@ function normalize(options = {}) {
   out.readyTimeout = ms(o.readyTimeout, 'options.readyTimeout');
   out.killTimeout = ms(o.killTimeout, 'options.killTimeout');
 
-  const restart = group(o.restart, 'options.restart', defaults.restart);
-  out.restart = {
-    delay: ms(restart.delay, 'options.restart.delay'),
-    maxDelay: ms(restart.maxDelay, 'options.restart.maxDelay'),
-    factor: restart.factor,
-    resetAfter: ms(restart.resetAfter, 'options.restart.resetAfter'),
-  };
-  if (typeof restart.factor !== 'number') {
-    throw new ERR_INVALID_ARG_TYPE('options.restart.factor', 'number', restart.factor);
-  }
-  if (!(restart.factor >= 1 && restart.factor <= 100)) {
-    throw new ERR_OUT_OF_RANGE('options.restart.factor', '>= 1 && <= 100', restart.factor);
-  }
-  if (out.restart.maxDelay < out.restart.delay) {
-    throw new ERR_OUT_OF_RANGE('options.restart.maxDelay', `>= ${out.restart.delay}`,
-                               out.restart.maxDelay);
-  }
+  out.restart = restartOptions(o.restart, 'options.restart', defaults.restart);
 
   const maxRestarts = group(o.maxRestarts, 'options.maxRestarts', defaults.maxRestarts);
   out.maxRestarts = {
