@@ -49,6 +49,8 @@ pub enum Event {
     },
     Data {
         channel: u32,
+        /// How the frames in `buf` are delimited (json frames reach JS as one string).
+        mode: Serialization,
         buf: Vec<u8>,
         fds: Vec<OwnedFd>,
     },
@@ -643,6 +645,7 @@ impl Reactor {
                 q.data_at.insert(ch.id, q.events.len());
                 q.events.push(Event::Data {
                     channel: ch.id,
+                    mode: ch.mode,
                     buf: bytes.to_vec(),
                     fds,
                 });
@@ -824,6 +827,7 @@ mod tests {
                 channel,
                 buf,
                 fds: f,
+                ..
             } = e
             {
                 if *channel == id {
