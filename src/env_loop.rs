@@ -190,39 +190,42 @@ unsafe extern "C" fn on_ready(handle: *mut c_void, _status: c_int, _events: c_in
     }
 }
 
-/// Calls JS's `notify(events)` with the queued events, as Node calls JS from a libuv
-/// callback. An exception it lets escape becomes an uncaught exception.
+/// Calls JS's `notify([event])` for each queued event, as Node calls JS from a libuv
+/// callback for each read or exit: ticks and microtasks run after each one, before the next
+/// (Node's observable order across channels and exits). An exception one lets escape
+/// becomes an uncaught exception, and the next event is still delivered.
 unsafe fn call_notify(w: &Watch) {
     let env = w.env;
-    // SAFETY (whole block): N-API calls on the environment's thread, handles scoped.
-    unsafe {
-        let mut scope = ptr::null_mut();
-        if n::napi_open_handle_scope(env, &mut scope) != n::Status::napi_ok {
-            return;
-        }
-        let events = w.reactor.take_events(&w.owner);
-        let (mut f, mut recv, mut result) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-        if let Ok(events) = napi_events::events_value(&Env::from_raw(env), events) {
-            let argv = [events.raw()];
-            if n::napi_get_reference_value(env, w.notify.get(), &mut f) == n::Status::napi_ok
-                && n::napi_get_global(env, &mut recv) == n::Status::napi_ok
-                && n::napi_make_callback(
-                    env,
-                    w.async_context,
-                    recv,
-                    f,
-                    1,
-                    argv.as_ptr(),
-                    &mut result,
-                ) == n::Status::napi_pending_exception
-            {
-                let mut err = ptr::null_mut();
-                if n::napi_get_and_clear_last_exception(env, &mut err) == n::Status::napi_ok {
-                    n::napi_fatal_exception(env, err);
+    for event in w.reactor.take_events(&w.owner) {
+        // SAFETY (whole block): N-API calls on the environment's thread, handles scoped.
+        unsafe {
+            let mut scope = ptr::null_mut();
+            if n::napi_open_handle_scope(env, &mut scope) != n::Status::napi_ok {
+                return;
+            }
+            let (mut f, mut recv, mut result) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+            if let Ok(events) = napi_events::events_value(&Env::from_raw(env), vec![event]) {
+                let argv = [events.raw()];
+                if n::napi_get_reference_value(env, w.notify.get(), &mut f) == n::Status::napi_ok
+                    && n::napi_get_global(env, &mut recv) == n::Status::napi_ok
+                    && n::napi_make_callback(
+                        env,
+                        w.async_context,
+                        recv,
+                        f,
+                        1,
+                        argv.as_ptr(),
+                        &mut result,
+                    ) == n::Status::napi_pending_exception
+                {
+                    let mut err = ptr::null_mut();
+                    if n::napi_get_and_clear_last_exception(env, &mut err) == n::Status::napi_ok {
+                        n::napi_fatal_exception(env, err);
+                    }
                 }
             }
+            n::napi_close_handle_scope(env, scope);
         }
-        n::napi_close_handle_scope(env, scope);
     }
 }
 
