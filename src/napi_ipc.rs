@@ -138,21 +138,29 @@ pub fn channel_write(
         Either::A(text) => UTF8.with_borrow_mut(|utf8| {
             // SAFETY: the string is this call's argument, alive until it returns.
             let (env_raw, value) = (env.raw(), unsafe { text.raw() });
-            let mut len = 0;
-            // SAFETY: a length query, then a copy into room for `len` bytes and the NUL
-            // that N-API always writes.
+            // Its length in UTF-16 units is known without a scan; each unit takes at most 3
+            // bytes of UTF-8, so one copy into room for that (and N-API's NUL) never cuts it.
+            let mut units = 0;
+            // SAFETY: a length query only.
             check_status!(unsafe {
-                sys::napi_get_value_string_utf8(env_raw, value, std::ptr::null_mut(), 0, &mut len)
+                sys::napi_get_value_string_utf16(
+                    env_raw,
+                    value,
+                    std::ptr::null_mut(),
+                    0,
+                    &mut units,
+                )
             })?;
             utf8.clear();
-            utf8.reserve(len + 1);
+            utf8.reserve(3 * units + 1);
             let mut written = 0;
+            // SAFETY: N-API writes at most `capacity` bytes, the NUL included.
             check_status!(unsafe {
                 sys::napi_get_value_string_utf8(
                     env_raw,
                     value,
                     utf8.as_mut_ptr().cast(),
-                    len + 1,
+                    utf8.capacity(),
                     &mut written,
                 )
             })?;
