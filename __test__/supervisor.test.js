@@ -189,8 +189,15 @@ test("ready: 'message' waits for process.send('ready'); readyTimeout kills a wor
     const sup = start(t, {
       exec: app('message_app.js'), instances: 1, ready: 'message', env: { READY_AFTER_MS: '200' },
     });
-    const [listening] = await Promise.all([once(cluster, 'listening').then(() => Date.now()), sup.ready]);
-    assert.ok(Date.now() - listening >= 150, 'ready before its message');
+    // Order, not time: listening comes first, and ready only once 'ready' has arrived.
+    const order = [];
+    cluster.once('listening', () => order.push('listening'));
+    const onMessage = (worker, message) => { if (message === 'ready') order.push('message'); };
+    cluster.on('message', onMessage);
+    await sup.ready;
+    order.push('ready');
+    cluster.removeListener('message', onMessage);
+    assert.deepEqual(order, ['listening', 'message', 'ready']);
     await sup.shutdown();
   }
   {
