@@ -302,6 +302,19 @@ for (const serialization of ['json', 'advanced']) {
   });
 }
 
+test('json: lines of 4-byte characters around 64 KiB survive, one per tick', TIMEOUT, async () => {
+  // The addon encodes each tick's json straight into its write buffer; a copy cut short
+  // by a 4-byte character at the buffer's end would lose the line's tail.
+  const child = start('echo');
+  for (let k = 0; k < 6; k++) {
+    const message = 'a'.repeat(k) + '\u{1F600}'.repeat(16383);
+    const reply = nextMessage(child);
+    child.send(message);
+    assert.ok((await reply)[0] === message, `line of ${k} + 16383 4-byte characters`);
+  }
+  await finish(child);
+});
+
 test('internal messages are emitted as internalMessage only', TIMEOUT, async () => {
   const child = start('internal');
   const internal = [];

@@ -189,7 +189,7 @@ async function main() {
         ratioText: ratio === Infinity ? '∞' : ratio !== null ? null
           : errors[r.builtin[0]] || errors[r.ours[0]] ? 'error' : 'n/a',
         perRoundRatios: perRound,
-        note: r.note ? r.note(last(r.builtin[0]), last(r.ours[0])) : null,
+        note: typeof r.note === 'function' ? r.note(last(r.builtin[0]), last(r.ours[0])) : r.note ?? null,
       };
     });
     const references = (plan.references || []).map((ref) => {

@@ -6,6 +6,7 @@
 //!
 //! libuv's functions are Node's exports, looked up at run time: without them (not Node) the
 //! environment simply has no local poller and the reactor thread serves everything.
+use crate::napi_events;
 use crate::owner::Owner;
 use crate::reactor::Reactor;
 use crate::sys;
@@ -183,40 +184,48 @@ impl EnvLoop {
 unsafe extern "C" fn on_ready(handle: *mut c_void, _status: c_int, _events: c_int) {
     // SAFETY: `data` was set to the Watch in start(); it lives until on_closed.
     let w = unsafe { &**handle.cast::<*mut Watch>() };
-    if w.reactor.drive(&w.owner) {
+    if w.reactor.drive(&w.owner) && !w.notify.get().is_null() {
         // SAFETY: on the environment's thread, inside its loop: as any libuv callback.
         unsafe { call_notify(w) };
     }
 }
 
-/// Calls JS's `notify()` as Node calls JS from a libuv callback. An exception it lets escape
-/// becomes an uncaught exception.
+/// Calls JS's `notify([event])` for each queued event, as Node calls JS from a libuv
+/// callback for each read or exit: ticks and microtasks run after each one, before the next
+/// (Node's observable order across channels and exits). An exception one lets escape
+/// becomes an uncaught exception, and the next event is still delivered.
 unsafe fn call_notify(w: &Watch) {
     let env = w.env;
-    if w.notify.get().is_null() {
-        return;
-    }
-    // SAFETY (whole block): N-API calls on the environment's thread, handles scoped.
-    unsafe {
-        let mut scope = ptr::null_mut();
-        if n::napi_open_handle_scope(env, &mut scope) != n::Status::napi_ok {
-            return;
-        }
-        let (mut f, mut recv, mut result) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-        if n::napi_get_reference_value(env, w.notify.get(), &mut f) == n::Status::napi_ok
-            && n::napi_get_global(env, &mut recv) == n::Status::napi_ok
-        {
-            let status =
-                n::napi_make_callback(env, w.async_context, recv, f, 0, ptr::null(), &mut result);
-
-            if status == n::Status::napi_pending_exception {
-                let mut err = ptr::null_mut();
-                if n::napi_get_and_clear_last_exception(env, &mut err) == n::Status::napi_ok {
-                    n::napi_fatal_exception(env, err);
+    for event in w.reactor.take_events(&w.owner) {
+        // SAFETY (whole block): N-API calls on the environment's thread, handles scoped.
+        unsafe {
+            let mut scope = ptr::null_mut();
+            if n::napi_open_handle_scope(env, &mut scope) != n::Status::napi_ok {
+                return;
+            }
+            let (mut f, mut recv, mut result) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+            if let Ok(events) = napi_events::events_value(&Env::from_raw(env), vec![event]) {
+                let argv = [events.raw()];
+                if n::napi_get_reference_value(env, w.notify.get(), &mut f) == n::Status::napi_ok
+                    && n::napi_get_global(env, &mut recv) == n::Status::napi_ok
+                    && n::napi_make_callback(
+                        env,
+                        w.async_context,
+                        recv,
+                        f,
+                        1,
+                        argv.as_ptr(),
+                        &mut result,
+                    ) == n::Status::napi_pending_exception
+                {
+                    let mut err = ptr::null_mut();
+                    if n::napi_get_and_clear_last_exception(env, &mut err) == n::Status::napi_ok {
+                        n::napi_fatal_exception(env, err);
+                    }
                 }
             }
+            n::napi_close_handle_scope(env, scope);
         }
-        n::napi_close_handle_scope(env, scope);
     }
 }
 

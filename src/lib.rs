@@ -6,6 +6,7 @@ mod env_loop;
 mod ipc;
 mod listen;
 mod napi_cluster;
+mod napi_events;
 mod napi_ipc;
 mod napi_process;
 mod owner;

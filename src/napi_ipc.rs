@@ -5,12 +5,18 @@
 // napi-derive registers exports only outside cfg(test), so unit-test builds see them unused.
 #![cfg_attr(test, allow(dead_code))]
 use crate::env_loop::EnvLoop;
+use crate::napi_events;
 use crate::owner::Owner;
-use crate::reactor::{self, Event, Reactor};
+use crate::reactor::{self, Reactor};
+use napi::bindgen_prelude::Either;
 use napi::threadsafe_function::{ErrorStrategy, ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::{Env, Error, JsBuffer, JsFunction, JsObject, JsUnknown, Result, Status};
+use napi::{
+    check_status, sys, Env, Error, JsBuffer, JsFunction, JsObject, JsString, JsUnknown, NapiRaw,
+    Result, Status,
+};
 use napi_derive::napi;
-use std::os::fd::{BorrowedFd, IntoRawFd};
+use std::cell::RefCell;
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
 type NotifyFn = ThreadsafeFunction<(), ErrorStrategy::Fatal>;
@@ -90,58 +96,12 @@ pub fn init(env: Env, notify: JsFunction) -> Result<()> {
     Ok(())
 }
 
-/// `drain()`: every event queued for this environment as a plain object, oldest first.
+/// `drain()`: every event queued for this environment, oldest first, flat: four slots per
+/// event, `kind, id, a, b` (see docs/internals.md), so that no object is built here.
 #[napi]
 pub fn drain(env: Env) -> Result<JsObject> {
     let (r, state) = env_state(&env)?;
-    let events = r.take_events(&state.owner);
-    let mut out = env.create_array_with_length(events.len())?;
-    for (i, event) in events.into_iter().enumerate() {
-        let mut o = env.create_object()?;
-        match event {
-            Event::Exit {
-                pid,
-                status,
-                signal,
-            } => {
-                o.set_named_property("type", "exit")?;
-                o.set_named_property("pid", pid)?;
-                o.set_named_property("status", status)?;
-                o.set_named_property("signal", signal)?;
-            }
-            Event::Data { channel, buf, fds } => {
-                o.set_named_property("type", "data")?;
-                o.set_named_property("channel", channel)?;
-                o.set_named_property("buf", env.create_buffer_with_data(buf)?.into_raw())?;
-                let fds: Vec<i32> = fds.into_iter().map(IntoRawFd::into_raw_fd).collect();
-                o.set_named_property("fds", fds)?;
-            }
-            Event::Drain { channel } => {
-                o.set_named_property("type", "drain")?;
-                o.set_named_property("channel", channel)?;
-            }
-            Event::Error {
-                channel,
-                code,
-                message,
-            } => {
-                o.set_named_property("type", "error")?;
-                o.set_named_property("channel", channel)?;
-                o.set_named_property("code", code)?;
-                o.set_named_property("message", message)?;
-            }
-            Event::Close { channel } => {
-                o.set_named_property("type", "close")?;
-                o.set_named_property("channel", channel)?;
-            }
-            Event::Fatal { message } => {
-                o.set_named_property("type", "fatal")?;
-                o.set_named_property("message", message)?;
-            }
-        }
-        out.set_element(i as u32, o)?;
-    }
-    Ok(out)
+    napi_events::events_value(&env, r.take_events(&state.owner))
 }
 
 /// `setRef(bool)`: whether pending reactor notifications keep this environment's event loop
@@ -160,11 +120,60 @@ pub fn set_ref(env: Env, referenced: bool) -> Result<()> {
     }
 }
 
-/// `channelWrite(id, buf, fd?)`: bytes still queued on the channel, or a negative errno.
+thread_local! {
+    /// The UTF-8 of a string being written, reused: the string's one copy on its way out.
+    static UTF8: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `channelWrite(id, data, fd?)`: `data` a Buffer, or a string written as UTF-8. Bytes still
+/// queued on the channel, or a negative errno.
 #[napi]
-pub fn channel_write(env: Env, id: u32, buf: JsBuffer, fd: Option<i32>) -> Result<i64> {
-    let (r, state) = env_state(&env)?;
-    let data = buf.into_value()?;
+pub fn channel_write(
+    env: Env,
+    id: u32,
+    data: Either<JsString, JsBuffer>,
+    fd: Option<i32>,
+) -> Result<i64> {
+    match data {
+        Either::A(text) => UTF8.with_borrow_mut(|utf8| {
+            // SAFETY: the string is this call's argument, alive until it returns.
+            let (env_raw, value) = (env.raw(), unsafe { text.raw() });
+            // Its length in UTF-16 units is known without a scan; each unit takes at most 3
+            // bytes of UTF-8, so one copy into room for that (and N-API's NUL) never cuts it.
+            let mut units = 0;
+            // SAFETY: a length query only.
+            check_status!(unsafe {
+                sys::napi_get_value_string_utf16(
+                    env_raw,
+                    value,
+                    std::ptr::null_mut(),
+                    0,
+                    &mut units,
+                )
+            })?;
+            utf8.clear();
+            utf8.reserve(3 * units + 1);
+            let mut written = 0;
+            // SAFETY: N-API writes at most `capacity` bytes, the NUL included.
+            check_status!(unsafe {
+                sys::napi_get_value_string_utf8(
+                    env_raw,
+                    value,
+                    utf8.as_mut_ptr().cast(),
+                    utf8.capacity(),
+                    &mut written,
+                )
+            })?;
+            // SAFETY: N-API initialised `written` bytes.
+            unsafe { utf8.set_len(written) };
+            write_bytes(&env, id, utf8, fd)
+        }),
+        Either::B(buf) => write_bytes(&env, id, &buf.into_value()?, fd),
+    }
+}
+
+fn write_bytes(env: &Env, id: u32, data: &[u8], fd: Option<i32>) -> Result<i64> {
+    let (r, state) = env_state(env)?;
     Ok(match fd {
         Some(fd) if fd < 0 => -i64::from(nix::libc::EBADF),
         // SAFETY: the caller keeps `fd` open for this synchronous call; the reactor dups it
@@ -172,10 +181,10 @@ pub fn channel_write(env: Env, id: u32, buf: JsBuffer, fd: Option<i32>) -> Resul
         Some(fd) => r.channel_write(
             &state.owner,
             id,
-            &data,
+            data,
             Some(unsafe { BorrowedFd::borrow_raw(fd) }),
         ),
-        None => r.channel_write(&state.owner, id, &data, None),
+        None => r.channel_write(&state.owner, id, data, None),
     })
 }
 

@@ -38,6 +38,8 @@ const WAKER: Token = Token(1 << (usize::BITS - 3));
 /// outpaces the JS thread is held back by the socket, as when Node reads the channel itself.
 const HIGH_WATER: usize = 4 << 20;
 const TOO_LARGE: &str = "ERR_IPC_MESSAGE_TOO_LARGE";
+/// Bytes of frames a local poller takes from one channel per poll (Node's read size).
+const LOCAL_READ_BUDGET: usize = 64 * 1024;
 
 /// What `drain()` hands to JS; see docs/internals.md for the JS shapes.
 #[derive(Debug)]
@@ -49,6 +51,8 @@ pub enum Event {
     },
     Data {
         channel: u32,
+        /// How the frames in `buf` are delimited (json frames reach JS as one string).
+        mode: Serialization,
         buf: Vec<u8>,
         fds: Vec<OwnedFd>,
     },
@@ -553,13 +557,29 @@ impl Reactor {
         if ch.paused.load(SeqCst) && !ch.closing.load(SeqCst) {
             return;
         }
+        // On a local poller, one read's worth per channel and poll, as Node reads: a peer
+        // that never stops writing must not hold up the other channels nor its own delivery.
+        let mut budget = if ch.on_reactor.load(SeqCst) {
+            usize::MAX
+        } else {
+            LOCAL_READ_BUDGET
+        };
         let mut reader = lock(&ch.reader);
         let end = reader.read(ch.fd.as_fd(), hup, &mut |b, fds| {
-            self.receive(ch, b, fds, true)
+            budget = budget.saturating_sub(b.len());
+            self.receive(ch, b, fds, true) && budget > 0
         });
         drop(reader);
         let error = match end {
-            ReadEnd::WouldBlock | ReadEnd::Stopped => return,
+            ReadEnd::WouldBlock => return,
+            ReadEnd::Stopped => {
+                if budget == 0 && !ch.paused.load(SeqCst) {
+                    // Re-arming makes the next poll report the rest.
+                    let writer = lock(&ch.writer);
+                    let _ = self.arm(ch, true, !writer.is_empty());
+                }
+                return;
+            }
             ReadEnd::Eof => None,
             ReadEnd::TooLarge(t) => Some((TOO_LARGE.to_string(), t.message())),
             ReadEnd::Failed(e) => {
@@ -643,6 +663,7 @@ impl Reactor {
                 q.data_at.insert(ch.id, q.events.len());
                 q.events.push(Event::Data {
                     channel: ch.id,
+                    mode: ch.mode,
                     buf: bytes.to_vec(),
                     fds,
                 });
@@ -824,6 +845,7 @@ mod tests {
                 channel,
                 buf,
                 fds: f,
+                ..
             } = e
             {
                 if *channel == id {

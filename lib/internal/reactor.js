@@ -1,8 +1,11 @@
 'use strict';
-// The event pump between the native reactor thread and JS. The addon keeps one
-// event queue per JS environment (this thread's: main or a worker thread) and
-// calls `notify` when it becomes non-empty; we drain it and hand each event to
-// whoever registered for its pid (exit) or channel id (the rest).
+// The event pump between the addon and JS. The addon keeps one event queue per
+// JS environment (this thread's: main or a worker thread). Channels and children
+// read on this thread's own loop call `notify(events)` with the queue at once;
+// events from the reactor thread (cluster workers' channels) call `notify()` and
+// we drain. Each event goes to whoever registered for its pid (exit) or channel
+// id (the rest). The addon hands events flat, four slots each (kind, id, a, b);
+// they become small objects here, where V8 builds them cheaply.
 //
 // Node drains nextTicks and microtasks after every libuv callback (a read, an
 // EOF, an exit), so code resumed by `await once(child, 'message')` runs before
@@ -35,9 +38,33 @@ function init() {
   binding.setRef(refs > 0);
 }
 
-function notify() {
-  const events = binding.drain();
-  if (events.length === 0) return;
+// Flat kinds (src/napi_events.rs).
+const EXIT = 0;
+const DATA = 1;
+const DRAIN = 2;
+const ERROR = 3;
+const CLOSE = 4;
+const FATAL = 5;
+
+function toEvent(kind, id, a, b) {
+  switch (kind) {
+    case EXIT: return { type: 'exit', pid: id, status: a, signal: b };
+    case DATA: return { type: 'data', channel: id, buf: a, fds: b };
+    case DRAIN: return { type: 'drain', channel: id };
+    case ERROR: return { type: 'error', channel: id, code: a, message: b };
+    case CLOSE: return { type: 'close', channel: id };
+    case FATAL: return { type: 'fatal', message: a };
+    default: throw new Error(`rust-cluster: unknown reactor event kind ${kind}`);
+  }
+}
+
+function notify(flat) {
+  if (flat === undefined) flat = binding.drain();
+  if (flat.length === 0) return;
+  const events = [];
+  for (let i = 0; i < flat.length; i += 4) {
+    events.push(toEvent(flat[i], flat[i + 1], flat[i + 2], flat[i + 3]));
+  }
   if (batch === null) {
     batch = events;
     pos = 0;

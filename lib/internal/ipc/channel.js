@@ -210,7 +210,8 @@ class Channel {
     this.written(result, buf.length, cbs);
   }
 
-  // Bookkeeping after channelWrite returned `result` for `length` bytes.
+  // Bookkeeping after channelWrite returned `result` for `length` bytes (json:
+  // UTF-16 units, an estimate of the bytes).
   written(result, length, cbs) {
     if (result < 0) {
       const ex = errnoException(result, 'write');

@@ -1,8 +1,10 @@
 'use strict';
 // The two wire formats of Node's IPC channel. Each mode encodes one message to a
-// chunk, joins a tick's chunks into the one Buffer handed to the native writer,
-// and decodes a native `data` Buffer (complete frames only: the reactor keeps
-// partial ones) into an array of values. A frame that cannot be decoded becomes
+// chunk, joins a tick's chunks into what the native writer takes (json: one
+// string, which the addon encodes as UTF-8 straight into its write; advanced: one
+// Buffer), and decodes a native `data` event's frames (complete ones only: the
+// reactor keeps partial ones; json: one string of lines, advanced: a Buffer) into
+// an array of values. A frame that cannot be decoded becomes
 // an InvalidMessage in its place, so the channel reports it and carries on with
 // the frames around it.
 const v8 = require('node:v8');
@@ -18,20 +20,18 @@ class InvalidMessage {
 }
 
 // json: one JSON text per line. JSON.stringify never emits a raw newline, so
-// every '\n' in a data Buffer ends a message, and a Buffer of whole lines never
-// splits a UTF-8 sequence, so one toString() decodes it correctly.
+// every '\n' in the data ends a message.
 const json = {
   encode(message) {
     return `${JSON.stringify(message)}\n`;
   },
 
-  // `chunks` are the encoded strings of one tick; one UTF-8 conversion for all.
+  // `chunks` are the encoded strings of one tick.
   join(chunks) {
-    return Buffer.from(chunks.length === 1 ? chunks[0] : chunks.join(''), 'utf8');
+    return chunks.length === 1 ? chunks[0] : chunks.join('');
   },
 
-  decode(buf) {
-    const text = buf.toString('utf8');
+  decode(text) {
     let lines = 0;
     for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines++;
     if (lines === 1) {
