@@ -43,7 +43,7 @@ test('every bench scenario but the pool\'s runs (--smoke)', { timeout: 180_000 }
   try {
     // The pool scenarios have a file of their own (bench_pool_smoke.test.js): each file
     // must end within npm test's --test-timeout.
-    const r = cp.spawnSync(process.execPath, ['bench/run.js', '--smoke', '--only', 'http,blocked,ipc,spawn,fork', '--out', out], {
+    const r = cp.spawnSync(process.execPath, ['bench/run.js', '--smoke', '--only', 'http,blocked,ipc,spawn,fork,supervise', '--out', out], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 170_000,
