@@ -79,7 +79,14 @@ if (!isMainThread) {
     return { result, exited };
   }
 
-  const openFds = () => fs.readdirSync('/proc/self/fd').length;
+  // What this process has open, by descriptor.
+  const openFds = () => fs.readdirSync('/proc/self/fd').map((fd) => {
+    try {
+      return `${fd}:${fs.readlinkSync(`/proc/self/fd/${fd}`)}`;
+    } catch {
+      return `${fd}:gone`; // the directory listing's own descriptor
+    }
+  }).filter((entry) => !entry.endsWith(':gone')).sort();
 
   test('main thread and three worker threads use child_process at once', async () => {
     const main = cp().fork(__filename, ['echo']);
@@ -110,7 +117,22 @@ if (!isMainThread) {
     assert.deepStrictEqual(await once(main, 'exit'), [0, null]);
   });
 
+  // Until `pid` is gone (reaped): kill(pid, 0) fails with ESRCH. Bounded by the test's
+  // timeout; each check waits a turn of the event loop.
+  async function reaped(pid) {
+    for (;;) {
+      try {
+        process.kill(pid, 0);
+      } catch (err) {
+        if (err.code === 'ESRCH') return;
+        throw err;
+      }
+      await new Promise(setImmediate);
+    }
+  }
+
   test('a worker thread that ends releases its channel; its child keeps running', async () => {
+    const before = openFds();
     const server = net.createServer();
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -119,10 +141,11 @@ if (!isMainThread) {
       socket.setEncoding('utf8');
       socket.on('data', (d) => { text += d; });
       await once(socket, 'end');
+      socket.destroy();
+      await once(socket, 'close');
       return Number(text);
     });
 
-    const before = openFds();
     const { result, exited } = startWorker({ kind: 'abandon', port: server.address().port });
     const { pid } = await result;
     assert.strictEqual(await exited, 0);
@@ -130,7 +153,9 @@ if (!isMainThread) {
     assert.strictEqual(await reported, pid);
     server.close();
     await once(server, 'close');
+    // The child exits after its report; the reactor reaps it though its thread is gone.
+    await reaped(pid);
     // Nothing the thread held is left open here (its channel and pidfd included).
-    assert.strictEqual(openFds(), before);
+    assert.deepStrictEqual(openFds(), before);
   });
 }

@@ -1,7 +1,8 @@
 //! The events JS receives, as N-API values: one flat array, four slots per event
 //! (`kind, id, a, b`; docs/internals.md), built without an object per event, and the frames
 //! of a data event as JS decodes them.
-use crate::reactor::{Event, Serialization};
+use crate::ipc::Serialization;
+use crate::owner::Event;
 use napi::{check_status, sys, Env, JsObject, JsUnknown, NapiValue, Result};
 use std::os::fd::IntoRawFd;
 

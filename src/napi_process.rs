@@ -5,8 +5,8 @@
 // napi-derive registers the exports only outside cfg(test), so a test build sees them unused.
 #![cfg_attr(test, allow(dead_code))]
 
+use crate::ipc::Serialization;
 use crate::napi_ipc::owner;
-use crate::reactor::Serialization;
 use crate::spawn::{spawn_process, Request, Stdio, DEFAULT_MAX_MESSAGE_SIZE};
 use crate::spawn_sync::{self, SyncRequest};
 use napi::bindgen_prelude::Buffer;

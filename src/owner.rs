@@ -5,15 +5,47 @@
 //! `Owner`; its events go to that queue only, so a worker thread's JavaScript never sees (nor
 //! steals) the main thread's events. An owner whose environment ended is `released`: it takes
 //! no more events, and the reactor lets go of what it owned.
-use crate::reactor::Event;
+use crate::ipc::Serialization;
 use mio::{Events, Poll, Registry};
 use std::collections::HashMap;
 use std::mem;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard};
 
 pub type Notify = Box<dyn Fn() + Send + Sync>;
+
+/// What `drain()` hands to JS; see docs/internals.md for the JS shapes.
+#[derive(Debug)]
+pub enum Event {
+    Exit {
+        pid: i32,
+        status: Option<i32>,
+        signal: Option<i32>,
+    },
+    Data {
+        channel: u32,
+        /// How the frames in `buf` are delimited (json frames reach JS as one string).
+        mode: Serialization,
+        buf: Vec<u8>,
+        fds: Vec<OwnedFd>,
+    },
+    Drain {
+        channel: u32,
+    },
+    Error {
+        channel: u32,
+        code: String,
+        message: String,
+    },
+    Close {
+        channel: u32,
+    },
+    /// The reactor thread stopped (its poller failed): nothing more will be delivered.
+    Fatal {
+        message: String,
+    },
+}
 
 #[derive(Default)]
 pub struct Queue {

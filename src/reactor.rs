@@ -7,8 +7,9 @@
 //! map across their syscall, so a signal never reaches a pid that was reaped and maybe reused).
 use crate::ipc::channel::{Origin, Pass, ReadEnd, Reader, Writer};
 use crate::ipc::framing::{self, Reply};
-use crate::owner::{lock, Owner};
-use crate::scheduler::Scheduler;
+use crate::ipc::Serialization;
+use crate::owner::{lock, Event, Owner};
+use crate::scheduler::{Link, Scheduler, Wire, LISTENER};
 use crate::sys;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
@@ -21,18 +22,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 
-/// How frames on a channel are delimited.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Serialization {
-    Json,
-    Advanced,
-}
-
 /// Tokens with this bit set watch a child's pidfd (the rest is the pid); with LISTENER, a
 /// round-robin listener (the rest is its id); WAKER is the scheduler's wake-up from the JS
 /// thread; others are channel ids.
 const CHILD: usize = 1 << (usize::BITS - 1);
-pub const LISTENER: usize = 1 << (usize::BITS - 2);
 const WAKER: Token = Token(1 << (usize::BITS - 3));
 /// A channel stops reading while this many of its bytes wait for `drain()`, so a child that
 /// outpaces the JS thread is held back by the socket, as when Node reads the channel itself.
@@ -40,38 +33,6 @@ const HIGH_WATER: usize = 4 << 20;
 const TOO_LARGE: &str = "ERR_IPC_MESSAGE_TOO_LARGE";
 /// Bytes of frames a local poller takes from one channel per poll (Node's read size).
 const LOCAL_READ_BUDGET: usize = 64 * 1024;
-
-/// What `drain()` hands to JS; see docs/internals.md for the JS shapes.
-#[derive(Debug)]
-pub enum Event {
-    Exit {
-        pid: i32,
-        status: Option<i32>,
-        signal: Option<i32>,
-    },
-    Data {
-        channel: u32,
-        /// How the frames in `buf` are delimited (json frames reach JS as one string).
-        mode: Serialization,
-        buf: Vec<u8>,
-        fds: Vec<OwnedFd>,
-    },
-    Drain {
-        channel: u32,
-    },
-    Error {
-        channel: u32,
-        code: String,
-        message: String,
-    },
-    Close {
-        channel: u32,
-    },
-    /// The reactor thread stopped (its poller failed): nothing more will be delivered.
-    Fatal {
-        message: String,
-    },
-}
 
 pub struct Chan {
     pub id: u32,
@@ -115,7 +76,7 @@ pub struct Reactor {
     /// Set when the thread stopped: the reason, reported to callers from then on.
     failed: OnceLock<String>,
     next_id: AtomicU32,
-    scheduler: Mutex<Scheduler>,
+    scheduler: Mutex<Scheduler<Chan>>,
     waker: Waker,
 }
 
@@ -273,7 +234,7 @@ impl Reactor {
 
     /// Runs `f` on the scheduler from the JS thread (`rr*` exports), then wakes the reactor
     /// if a listener can accept now.
-    pub fn with_scheduler<R>(&self, f: impl FnOnce(&mut Scheduler, &Reactor) -> R) -> R {
+    pub fn with_scheduler<R>(&self, f: impl FnOnce(&mut Scheduler<Chan>, &Reactor) -> R) -> R {
         let mut s = lock(&self.scheduler);
         let out = f(&mut s, self);
         let wake = s.has_ready();
@@ -461,10 +422,6 @@ impl Reactor {
         }
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.registry
-    }
-
     /// Writes to a channel for JS or the scheduler: bytes still queued, or EBADF once the
     /// channel is closing.
     pub fn write(
@@ -610,7 +567,7 @@ impl Reactor {
     /// handle the scheduler wrote (the writer's origin FIFO says whose each one is) and
     /// `{ack, accepted}` for a seq outstanding on this channel. Returns the rest.
     fn intercept<'a>(&self, ch: &Chan, run: &'a [u8]) -> Cow<'a, [u8]> {
-        let mut scheduler: Option<MutexGuard<Scheduler>> = None;
+        let mut scheduler: Option<MutexGuard<Scheduler<Chan>>> = None;
         let mut kept: Option<Vec<u8>> = None;
         let mut at = 0;
         for frame in framing::frames(ch.mode, run) {
@@ -740,6 +697,35 @@ impl Reactor {
     }
 }
 
+impl Link for Chan {
+    fn id(&self) -> u32 {
+        self.id
+    }
+
+    fn mode(&self) -> Serialization {
+        self.mode
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(SeqCst)
+    }
+
+    fn watch_replies(&self) {
+        self.watch.store(true, SeqCst);
+    }
+}
+
+impl Wire<Chan> for Reactor {
+    fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn send_handle(&self, ch: &Chan, frame: &[u8], conn: &Arc<OwnedFd>, seq: u64) -> bool {
+        let pass = Some(Pass::Shared(conn));
+        self.write(ch, frame, pass, Origin::Scheduler(seq)).is_ok()
+    }
+}
+
 /// Node's error code for an errno: its symbolic name, e.g. "EPIPE".
 fn errno_code(e: Errno) -> String {
     format!("{e:?}")
@@ -793,7 +779,7 @@ mod tests {
         r().kill(me(), pid, signal)
     }
 
-    fn with_scheduler<R>(f: impl FnOnce(&mut Scheduler, &Reactor) -> R) -> R {
+    fn with_scheduler<R>(f: impl FnOnce(&mut Scheduler<Chan>, &Reactor) -> R) -> R {
         r().with_scheduler(f)
     }
 

@@ -5,17 +5,15 @@
 //! `Core` is the bookkeeping alone (which worker gets what, what is unacknowledged, what
 //! waits), generic over the connection so that it is tested without descriptors;
 //! `Scheduler` adds the listening sockets, accept4 and the channel writes.
-use crate::ipc::channel::{Origin, Pass};
 use crate::ipc::framing::Newconn;
-use crate::reactor::{Chan, Reactor, LISTENER};
+use crate::ipc::Serialization;
 use crate::sys;
 use mio::unix::SourceFd;
-use mio::{Interest, Token};
+use mio::{Interest, Registry, Token};
 use nix::errno::Errno;
 use nix::libc;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
 /// Unacknowledged connections one worker may hold. Node's primary keeps one in flight per
@@ -379,45 +377,76 @@ fn poke<C>(
     }
 }
 
+/// Poller tokens with this bit set are round-robin listeners (the rest is the id).
+pub const LISTENER: usize = 1 << (usize::BITS - 2);
+
+/// A worker's IPC channel, as the scheduler uses it.
+pub trait Link {
+    fn id(&self) -> u32;
+    fn mode(&self) -> Serialization;
+    fn is_closed(&self) -> bool;
+    /// From now on its reads are checked for the worker's replies.
+    fn watch_replies(&self);
+}
+
+/// What the scheduler needs from whoever runs it (the reactor): the poller its listeners
+/// join, and handle writes on the workers' channels. The scheduler knows nothing else of it.
+pub trait Wire<C> {
+    fn registry(&self) -> &Registry;
+    /// Writes `frame` with `conn` passed alongside on `ch`, as the scheduler's handle `seq`;
+    /// false if the channel cannot take it.
+    fn send_handle(&self, ch: &C, frame: &[u8], conn: &Arc<OwnedFd>, seq: u64) -> bool;
+}
+
 struct Listener {
-    /// Registered with the reactor's poller under `LISTENER | id`.
+    /// Registered with the poller under `LISTENER | id`.
     fd: OwnedFd,
     newconn: Newconn,
 }
 
-/// The scheduler the reactor owns. Lock order: a channel's reader, then this, then a
-/// channel's writer (see reactor.rs).
-#[derive(Default)]
-pub struct Scheduler {
+/// The scheduler the reactor owns, over its channel type `C`. Lock order: a channel's
+/// reader, then this, then a channel's writer (see reactor.rs).
+pub struct Scheduler<C> {
     core: Core<Arc<OwnedFd>>,
     listeners: HashMap<u32, Listener>,
     /// Channels of the workers that were added, until they close.
-    chans: HashMap<u32, Arc<Chan>>,
+    chans: HashMap<u32, Arc<C>>,
     next_id: u32,
     /// The frame being sent, reused.
     frame: Vec<u8>,
 }
 
-/// Writes `newconn` frames through the reactor's channel writes.
-fn sender<'a>(
-    r: &'a Reactor,
+impl<C> Default for Scheduler<C> {
+    fn default() -> Self {
+        Scheduler {
+            core: Core::default(),
+            listeners: HashMap::new(),
+            chans: HashMap::new(),
+            next_id: 0,
+            frame: Vec::new(),
+        }
+    }
+}
+
+/// Writes `newconn` frames through the wire's handle writes.
+fn sender<'a, C: Link>(
+    r: &'a impl Wire<C>,
     listeners: &'a HashMap<u32, Listener>,
-    chans: &'a HashMap<u32, Arc<Chan>>,
+    chans: &'a HashMap<u32, Arc<C>>,
     frame: &'a mut Vec<u8>,
 ) -> impl FnMut(u32, u32, u64, &Arc<OwnedFd>) -> bool + 'a {
     move |pool, chan, seq, conn| {
         let (Some(l), Some(ch)) = (listeners.get(&pool), chans.get(&chan)) else {
             return false;
         };
-        l.newconn.frame(ch.mode, seq, frame);
-        let pass = Some(Pass::Shared(conn));
-        r.write(ch, frame, pass, Origin::Scheduler(seq)).is_ok()
+        l.newconn.frame(ch.mode(), seq, frame);
+        r.send_handle(ch, frame, conn, seq)
     }
 }
 
-impl Scheduler {
+impl<C: Link> Scheduler<C> {
     /// `rrCreate`: takes `fd`, a listening stream socket, on success only.
-    pub fn create(&mut self, r: &Reactor, key: &str, fd: RawFd) -> Result<u32, Errno> {
+    pub fn create(&mut self, r: &impl Wire<C>, key: &str, fd: RawFd) -> Result<u32, Errno> {
         let mut listening: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
         // SAFETY: getsockopt writes at most `len` bytes into `listening`.
@@ -449,19 +478,19 @@ impl Scheduler {
     }
 
     /// `rrAdd`. A channel that closed already is not added: it left every listener.
-    pub fn add(&mut self, r: &Reactor, id: u32, ch: Arc<Chan>) {
-        if ch.closed.load(SeqCst) || !self.listeners.contains_key(&id) {
+    pub fn add(&mut self, r: &impl Wire<C>, id: u32, ch: Arc<C>) {
+        if ch.is_closed() || !self.listeners.contains_key(&id) {
             return;
         }
         // From now on the channel's reads are checked for the replies.
-        ch.watch.store(true, SeqCst);
-        let chan = ch.id;
+        ch.watch_replies();
+        let chan = ch.id();
         self.chans.insert(chan, ch);
         self.with_core(r, |core, send| core.add(id, chan, send));
     }
 
     /// `rrRemove`: true when no worker is left and the listener is closed.
-    pub fn remove(&mut self, r: &Reactor, id: u32, chan: u32) -> bool {
+    pub fn remove(&mut self, r: &impl Wire<C>, id: u32, chan: u32) -> bool {
         let last = self.core.remove(id, chan);
         if last {
             self.close_listener(r, id);
@@ -470,12 +499,12 @@ impl Scheduler {
     }
 
     /// `rrClose`.
-    pub fn close(&mut self, r: &Reactor, id: u32) {
+    pub fn close(&mut self, r: &impl Wire<C>, id: u32) {
         self.core.close(id);
         self.close_listener(r, id);
     }
 
-    fn close_listener(&mut self, r: &Reactor, id: u32) {
+    fn close_listener(&mut self, r: &impl Wire<C>, id: u32) {
         if let Some(l) = self.listeners.remove(&id) {
             let _ = r.registry().deregister(&mut SourceFd(&l.fd.as_raw_fd()));
         }
@@ -491,7 +520,7 @@ impl Scheduler {
 
     /// One round of accepting on the listeners that have connections waiting and workers
     /// with room, at most ACCEPT_BATCH each. True if some are left for another round.
-    pub fn accept_ready(&mut self, r: &Reactor) -> bool {
+    pub fn accept_ready(&mut self, r: &impl Wire<C>) -> bool {
         let Scheduler {
             core,
             listeners,
@@ -534,17 +563,17 @@ impl Scheduler {
     }
 
     /// A worker's `{ack, accepted}`; false if it is not for the scheduler.
-    pub fn reply(&mut self, r: &Reactor, chan: u32, seq: u64, accepted: bool) -> bool {
+    pub fn reply(&mut self, r: &impl Wire<C>, chan: u32, seq: u64, accepted: bool) -> bool {
         self.with_core(r, |core, send| core.reply(chan, seq, accepted, send))
     }
 
     /// A worker's NACK for a handle the scheduler sent.
-    pub fn nack(&mut self, r: &Reactor, chan: u32, seq: u64) {
+    pub fn nack(&mut self, r: &impl Wire<C>, chan: u32, seq: u64) {
         self.with_core(r, |core, send| core.nack(chan, seq, send));
     }
 
     /// The channel closed (any reason).
-    pub fn channel_gone(&mut self, r: &Reactor, chan: u32) {
+    pub fn channel_gone(&mut self, r: &impl Wire<C>, chan: u32) {
         if self.chans.remove(&chan).is_none() {
             return;
         }
@@ -554,7 +583,7 @@ impl Scheduler {
     /// Runs `f` on the core with a sender that writes `newconn` frames to the channels.
     fn with_core<R>(
         &mut self,
-        r: &Reactor,
+        r: &impl Wire<C>,
         f: impl FnOnce(&mut Core<Arc<OwnedFd>>, &mut Send<Arc<OwnedFd>>) -> R,
     ) -> R {
         let Scheduler {

@@ -3,7 +3,7 @@
 //! AF_UNIX stream socket; the reactor owns the socket and decides when to call them.
 use super::framing::{Framer, TooLarge};
 use super::scm;
-use crate::reactor::Serialization;
+use super::Serialization;
 use nix::errno::Errno;
 use std::collections::VecDeque;
 use std::io::IoSlice;

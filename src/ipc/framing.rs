@@ -9,7 +9,7 @@
 //! scheduler: the `newconn` envelope it sends with each connection, and the worker's replies
 //! to it, which are recognised by a prefix check so that other messages cost next to nothing.
 use super::v8;
-use crate::reactor::Serialization;
+use super::Serialization;
 
 /// A frame longer than the limit. `exact` is false when only a lower bound is known (a json
 /// line whose `\n` has not arrived yet).

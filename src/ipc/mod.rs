@@ -3,3 +3,10 @@ pub mod channel;
 pub mod framing;
 pub mod scm;
 pub mod v8;
+
+/// How frames on a channel are delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Serialization {
+    Json,
+    Advanced,
+}
