@@ -709,3 +709,20 @@ test('child._channel is there exactly where Node has it (DEP0129, removed in Nod
   assert.strictEqual(seen[1], seen[0]);
   assert.strictEqual(seen[0], Number(process.versions.node.split('.')[0]) < 26);
 });
+
+test('no descriptor left at the first spawn: an EMFILE error event, and the next spawn works', { timeout: 30_000 }, () => {
+  const script = `
+    const cp = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'child_process'))});
+    const fs = require('node:fs');
+    const fds = [];
+    try { for (;;) fds.push(fs.openSync(process.execPath, 'r')); } catch (e) { if (e.code !== 'EMFILE') throw e; }
+    cp.spawn('true').on('error', (err) => {
+      console.log(err.code);
+      fds.forEach((fd) => fs.closeSync(fd));
+      cp.spawn('true').on('exit', (code) => console.log('then exit', code));
+    });
+  `;
+  const out = builtin.execFileSync('/bin/sh', ['-c', 'ulimit -n 256 && exec "$0" -e "$1"', node, script],
+    { encoding: 'utf8', timeout: 20_000 });
+  assert.strictEqual(out, 'EMFILE\nthen exit 0\n');
+});

@@ -35,7 +35,7 @@ struct EnvState {
 
 /// The reactor and this environment's state, or the error JS throws.
 fn env_state(env: &Env) -> Result<(&'static Reactor, &'static mut EnvState)> {
-    let r = reactor::reactor().map_err(|e| Error::new(Status::GenericFailure, e.0))?;
+    let r = reactor::reactor().map_err(|e| Error::new(Status::GenericFailure, e.message))?;
     if env.get_instance_data::<EnvState>()?.is_none() {
         let local = EnvLoop::available()
             .then(Owner::with_local)

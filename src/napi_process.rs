@@ -112,8 +112,6 @@ macro_rules! spawn_request {
 /// reactor (which emits its `exit`) and the `ipc` end, if any, becomes a reactor channel.
 #[napi]
 pub fn spawn(env: Env, opts: SpawnOptions) -> napi::Result<SpawnResult> {
-    // Before the child exists: nobody would reap it without the reactor.
-    let (r, owner) = owner(&env)?;
     let count = opts.stdio.len();
     let failure = |e: Errno| SpawnResult {
         errno: neg(e),
@@ -121,6 +119,18 @@ pub fn spawn(env: Env, opts: SpawnOptions) -> napi::Result<SpawnResult> {
         fds: vec![-1; count],
         channel_id: -1,
     };
+    // Before the child exists: nobody would reap it without the reactor. A reactor that
+    // cannot start for want of descriptors or memory fails this spawn as Node's would fail
+    // to make its pipes (an 'error' event with the errno); the next spawn tries again.
+    if let Err(e) = crate::reactor::reactor() {
+        let errno = e.errno.map(Errno::from_raw);
+        if let Some(errno) =
+            errno.filter(|n| matches!(n, Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM))
+        {
+            return Ok(failure(errno));
+        }
+    }
+    let (r, owner) = owner(&env)?;
     let mode = match opts.serialization.as_deref() {
         None | Some("json") => Serialization::Json,
         Some("advanced") => Serialization::Advanced,

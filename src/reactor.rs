@@ -80,50 +80,74 @@ pub struct Reactor {
     waker: Waker,
 }
 
-/// Why the reactor is unusable: it could not be started, or its thread stopped.
+/// Why the reactor is unusable: it could not be started (`errno` says why, when a system call
+/// failed), or its thread stopped.
 #[derive(Debug, Clone)]
-pub struct Unavailable(pub String);
+pub struct Unavailable {
+    pub message: String,
+    pub errno: Option<i32>,
+}
 
 /// The reactor, started on first use. Its thread is detached and blocks in epoll_wait, so it
-/// never holds up process exit.
+/// never holds up process exit. A failed start is not remembered: it may be transient (no
+/// descriptor left, say), and the next call tries again.
 pub fn reactor() -> Result<&'static Reactor, Unavailable> {
-    static REACTOR: OnceLock<Result<Reactor, String>> = OnceLock::new();
-    let r = REACTOR
-        .get_or_init(|| {
-            let fail = |what: &str, e: std::io::Error| format!("cannot {what}: {e}");
-            let poll = Poll::new().map_err(|e| fail("create the reactor's epoll instance", e))?;
-            let registry = poll
-                .registry()
-                .try_clone()
-                .map_err(|e| fail("clone the reactor's registry", e))?;
-            let waker = Waker::new(&registry, WAKER)
-                .map_err(|e| fail("create the reactor's wake-up eventfd", e))?;
-            std::thread::Builder::new()
-                .name("rust-cluster-reactor".into())
-                // The thread's first reactor() call waits until this initialisation is done.
-                .spawn(move || {
-                    if let Ok(r) = reactor() {
-                        r.run(poll);
-                    }
-                })
-                .map_err(|e| fail("start the reactor thread", e))?;
-            Ok(Reactor {
-                registry,
-                channels: Mutex::default(),
-                children: Mutex::default(),
-                owners: Mutex::default(),
-                failed: OnceLock::new(),
-                next_id: AtomicU32::new(1),
-                scheduler: Mutex::default(),
-                waker,
-            })
-        })
-        .as_ref()
-        .map_err(|e| Unavailable(format!("rust-cluster: {e}")))?;
+    static REACTOR: OnceLock<Reactor> = OnceLock::new();
+    static STARTING: Mutex<()> = Mutex::new(());
+    let r = match REACTOR.get() {
+        Some(r) => r,
+        None => {
+            // The reactor thread's own first call waits here until its reactor is set.
+            let _starting = lock(&STARTING);
+            if REACTOR.get().is_none() {
+                // Under STARTING nobody else sets it, so this set cannot fail.
+                let _ = REACTOR.set(start()?);
+            }
+            REACTOR.get().ok_or_else(|| Unavailable {
+                message: "rust-cluster: the reactor did not start".into(),
+                errno: None,
+            })?
+        }
+    };
     match r.failed.get() {
-        Some(reason) => Err(Unavailable(reason.clone())),
+        Some(reason) => Err(Unavailable {
+            message: reason.clone(),
+            errno: None,
+        }),
         None => Ok(r),
     }
+}
+
+fn start() -> Result<Reactor, Unavailable> {
+    let fail = |what: &str, e: std::io::Error| Unavailable {
+        message: format!("rust-cluster: cannot {what}: {e}"),
+        errno: e.raw_os_error(),
+    };
+    let poll = Poll::new().map_err(|e| fail("create the reactor's epoll instance", e))?;
+    let registry = poll
+        .registry()
+        .try_clone()
+        .map_err(|e| fail("clone the reactor's registry", e))?;
+    let waker = Waker::new(&registry, WAKER)
+        .map_err(|e| fail("create the reactor's wake-up eventfd", e))?;
+    std::thread::Builder::new()
+        .name("rust-cluster-reactor".into())
+        .spawn(move || {
+            if let Ok(r) = reactor() {
+                r.run(poll);
+            }
+        })
+        .map_err(|e| fail("start the reactor thread", e))?;
+    Ok(Reactor {
+        registry,
+        channels: Mutex::default(),
+        children: Mutex::default(),
+        owners: Mutex::default(),
+        failed: OnceLock::new(),
+        next_id: AtomicU32::new(1),
+        scheduler: Mutex::default(),
+        waker,
+    })
 }
 
 impl Reactor {
