@@ -324,17 +324,22 @@ console.log(JSON.stringify({ threads: require('node:fs').readdirSync('/proc/self
     assert.equal(registered.threads, plain.threads);
   });
 
+  // Also for an ES module main, which on Node < 22.15 gets the hooks thread.
   test('a child whose stdout reader goes away exits as with the built-in (console swallows EPIPE)', async () => {
-    const exitCode = (preload) => new Promise((resolve) => {
+    const esMain = path.join(dir, 'log.mjs');
+    fs.writeFileSync(esMain, 'console.log("x");\n');
+    const exitCode = (args) => new Promise((resolve) => {
       const env = { ...process.env };
       delete env.NODE_OPTIONS;
-      const c = cp.spawn(process.execPath, [...preload, '-e', 'console.log("x")'], { env });
+      const c = cp.spawn(process.execPath, args, { env });
       c.stdout.on('error', () => {});
       c.on('spawn', () => c.stdout.destroy());
       c.on('close', (code) => resolve(code));
     });
-    assert.equal(await exitCode(['-r', REGISTER]), await exitCode([]));
-    assert.equal(await exitCode([]), 0);
+    for (const main of [['-e', 'console.log("x")'], [esMain]]) {
+      assert.equal(await exitCode(['-r', REGISTER, ...main]), await exitCode(main), main.join(' '));
+      assert.equal(await exitCode(main), 0);
+    }
   });
 });
 

@@ -95,7 +95,19 @@ function registerHooksThread() {
   // user's worker thread): no hooks from inside it.
   const { isMainThread, parentPort } = require('node:worker_threads');
   if (!isMainThread && parentPort === null) return;
+  // The hooks thread's output is piped into process.stdout and stderr, and a pipe
+  // listens for 'error' on its destination. console then no longer swallows EPIPE
+  // (it adds its no-op listener only where there is none) and a process whose
+  // reader went away crashes. That listener goes: an error on them is handled as
+  // without register.
+  const streams = [process.stdout, process.stderr];
+  const before = streams.map((s) => s.listeners('error'));
   Module.register(pathToFileURL(path.join(__dirname, 'esm', 'hooks.mjs')));
+  streams.forEach((s, i) => {
+    for (const listener of s.listeners('error')) {
+      if (!before[i].includes(listener)) s.removeListener('error', listener);
+    }
+  });
 }
 
 function resolveSync(specifier, context, nextResolve) {

@@ -35,7 +35,7 @@ module.exports = {
     ];
     const rows = [
       { label: `fork() to first message, median of ${forkCount}`, unit: 'ms', better: 'lower', builtin: ['builtin-fork', 'medianMs'], ours: ['ours-fork', 'medianMs'] },
-      { label: `fork() to first message under register, median of ${forkCount}`, unit: 'ms', better: 'lower', builtin: ['ours-fork', 'medianMs'], ours: ['register-fork', 'medianMs'], note: 'left: rust-cluster without register; right: node -r rust-cluster/register' },
+      { label: `fork() to first message under register, median of ${forkCount}`, unit: 'ms', better: 'lower', builtin: ['ours-fork', 'medianMs'], ours: ['register-fork', 'medianMs'], note: () => 'left: rust-cluster without register; right: node -r rust-cluster/register' },
       { label: 'cluster primary RSS with 8 workers', unit: 'MB', better: 'lower', builtin: ['builtin-rss', 'rssMB'], ours: ['ours-rss', 'rssMB'] },
     ];
     return { cases, rows };

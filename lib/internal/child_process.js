@@ -280,7 +280,7 @@ function standInSocket(readable) {
   socket._read = () => standIns.later(standIns.reads, socket);
   socket._write = (chunk, encoding, cb) => cb(errnoException(-errnoNumbers.EPIPE, 'write'));
   socket._writev = (chunks, cb) => cb(errnoException(-errnoNumbers.EPIPE, 'write'));
-  socket._final = (cb) => cb(); // nothing to shut down (net.Socket waits for 'connect')
+  socket._final = (cb) => process.nextTick(cb); // Node's shutdown completes later
   socket._destroy = (err, cb) => {
     socket.setTimeout(0);
     cb(err);
