@@ -225,6 +225,29 @@ function redisUnavailable() {
   return redisServer.unavailable ?? null;
 }
 
+// Servers still running, killed if this process exits or is told to stop before it stops
+// them itself (a bench or test file cut short by a timeout must not leave one behind).
+const redisProcs = new Set();
+let redisCleanupInstalled = false;
+function trackRedis(proc) {
+  redisProcs.add(proc);
+  proc.once('exit', () => redisProcs.delete(proc));
+  if (redisCleanupInstalled) return;
+  redisCleanupInstalled = true;
+  const killAll = () => { for (const p of redisProcs) p.kill('SIGKILL'); };
+  process.on('exit', killAll);
+  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+    process.on(sig, function onSignal() {
+      killAll();
+      // Then the signal's own outcome, unless the program handles it too.
+      if (process.listenerCount(sig) === 1) {
+        process.removeListener(sig, onSignal);
+        process.kill(process.pid, sig);
+      }
+    });
+  }
+}
+
 // A redis-server of our own for the pool's Redis mode (tests and bench): a free port
 // on 127.0.0.1, a fresh directory under `parentDir`, nothing saved to disk. Resolves
 // once it accepts connections with { url, stop() }.
@@ -237,6 +260,7 @@ async function startRedisServer(parentDir = os.tmpdir()) {
     '--save', '', '--appendonly', 'no', '--dir', dir], {
     stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...redisServer.env },
   });
+  trackRedis(proc);
   let out = '';
   await new Promise((resolve, reject) => {
     proc.on('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)));
