@@ -349,8 +349,11 @@ describe('spawn', () => {
     }
   });
 
+  // The built-in on Node 22 and later never emits 'close' here (a 'data' listener added
+  // after 'exit' leaves its stdout stuck); rust-cluster delivers the output as Node 20 does.
   test("output can still be read from an 'exit' listener", async () => {
-    for (const [, cp] of both) {
+    const majorNow = Number(process.versions.node.split('.')[0]);
+    for (const [, cp] of majorNow >= 22 ? both.filter(([name]) => name === 'ours') : both) {
       const child = cp.spawn(node, ['-e', 'process.stdout.write("x".repeat(200000))']);
       let size = 0;
       child.on('exit', () => child.stdout.on('data', (d) => { size += d.length; }));

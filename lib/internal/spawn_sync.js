@@ -18,6 +18,8 @@ const {
   normalizeSpawnArguments,
 } = require('./child_process');
 
+const OUTPUT_OR_UNDEFINED = Number(process.versions.node.split('.')[0]) >= 22;
+
 const MAX_BUFFER = 1024 * 1024;
 
 // `input` for the child's stdin as a Buffer (views share the caller's memory).
@@ -71,8 +73,9 @@ function spawnSync(file, args, options) {
   }
   result.output = output;
   result.pid = native.pid;
-  result.stdout = output && output[1];
-  result.stderr = output && output[2];
+  // Node 22 made them undefined (`output?.[1]`) where there is no output (a failed spawn).
+  result.stdout = OUTPUT_OR_UNDEFINED ? output?.[1] : output && output[1];
+  result.stderr = OUTPUT_OR_UNDEFINED ? output?.[2] : output && output[2];
   return result;
 }
 
