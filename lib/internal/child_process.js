@@ -32,6 +32,7 @@ const {
   validateString,
   validateUint32,
 } = require('./validators');
+const { NODE_MAJOR } = require('./node_major');
 
 const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
 const childProcessChannel = diagnosticsChannel.channel('child_process');
@@ -128,7 +129,7 @@ function nativeSpawnOptions(options, args, envPairs, stdio) {
 
 // Node 24 deprecated args joined into a shell command line unescaped (DEP0190): the
 // warning, once per process, as there.
-const WARNS_SHELL_ARGS = Number(process.versions.node.split('.')[0]) >= 24;
+const WARNS_SHELL_ARGS = NODE_MAJOR >= 24;
 let warnedShellArgs = false;
 function warnShellArgs() {
   if (!WARNS_SHELL_ARGS || warnedShellArgs) return;

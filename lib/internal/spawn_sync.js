@@ -17,8 +17,9 @@ const {
   nativeSpawnOptions,
   normalizeSpawnArguments,
 } = require('./child_process');
+const { NODE_MAJOR } = require('./node_major');
 
-const OUTPUT_OR_UNDEFINED = Number(process.versions.node.split('.')[0]) >= 22;
+const OUTPUT_OR_UNDEFINED = NODE_MAJOR >= 22;
 
 const MAX_BUFFER = 1024 * 1024;
 

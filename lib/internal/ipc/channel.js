@@ -24,6 +24,7 @@ const {
   errnoException,
 } = require('../errors');
 const { validateObject } = require('../validators');
+const { NODE_MAJOR } = require('../node_major');
 
 const { InvalidMessage } = serializations;
 
@@ -456,7 +457,7 @@ function replayUnheard(channel) {
 }
 
 // Node 20 and 22 tell the Control's listeners when counting unref'd the channel.
-const emitsUnref = Number(process.versions.node.split('.')[0]) < 24;
+const emitsUnref = NODE_MAJOR < 24;
 
 // `target.channel` as Node's Control. ref()/unref() set whether the open channel
 // keeps the event loop alive, for good. Until one of them is called,
@@ -511,7 +512,7 @@ function channelIdOf(target) {
 }
 
 const deprecatedChannel = 'DEP0129';
-const HAS_CHANNEL_ALIAS = Number(process.versions.node.split('.')[0]) < 26;
+const HAS_CHANNEL_ALIAS = NODE_MAJOR < 26;
 const channelDeprecationMsg = '_channel is deprecated. Use ChildProcess.channel instead.';
 
 // Gives `target` (a ChildProcess, or a cluster worker's process) its IPC API
