@@ -2,16 +2,15 @@
 //! rust-cluster: the native core behind the Node-shaped facade in `lib/`.
 //! See docs/internals.md for how the modules fit together.
 
+mod cluster;
 mod env_loop;
 mod ipc;
-mod listen;
 mod napi_cluster;
 mod napi_events;
 mod napi_ipc;
 mod napi_process;
 mod owner;
 mod reactor;
-mod scheduler;
 mod spawn;
 mod spawn_sync;
 mod sys;

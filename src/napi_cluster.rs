@@ -2,7 +2,7 @@
 //! rrAdd, rrRemove, rrClose.
 // napi-derive registers exports only outside cfg(test), so unit-test builds see them unused.
 #![cfg_attr(test, allow(dead_code))]
-use crate::listen::{self, Kind, Options};
+use crate::cluster::listen::{self, Kind, Options};
 use crate::napi_ipc::owner;
 use crate::owner::lock;
 use napi::bindgen_prelude::Either;

@@ -5,11 +5,12 @@
 //! Lock order: a channel's reader, the scheduler, a channel's writer, then an owner's event
 //! queue; the channel and child maps are only held on their own (kill and reap hold the child
 //! map across their syscall, so a signal never reaches a pid that was reaped and maybe reused).
+use crate::cluster::scheduler::{Link, Scheduler, Wire, LISTENER};
+use crate::cluster::wire::{self, Reply};
 use crate::ipc::channel::{Origin, Pass, ReadEnd, Reader, Writer};
-use crate::ipc::framing::{self, Reply};
+use crate::ipc::framing;
 use crate::ipc::Serialization;
 use crate::owner::{lock, Event, Owner};
-use crate::scheduler::{Link, Scheduler, Wire, LISTENER};
 use crate::sys;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
@@ -597,7 +598,7 @@ impl Reactor {
         for frame in framing::frames(ch.mode, run) {
             let start = at;
             at += frame.len();
-            let consumed = match framing::reply(ch.mode, frame) {
+            let consumed = match wire::reply(ch.mode, frame) {
                 None => false,
                 Some(reply @ (Reply::Ack | Reply::Nack)) => {
                     let origin = lock(&ch.writer).pop_origin();

@@ -5,7 +5,7 @@
 //! `Core` is the bookkeeping alone (which worker gets what, what is unacknowledged, what
 //! waits), generic over the connection so that it is tested without descriptors;
 //! `Scheduler` adds the listening sockets, accept4 and the channel writes.
-use crate::ipc::framing::Newconn;
+use super::wire::Newconn;
 use crate::ipc::Serialization;
 use crate::sys;
 use mio::unix::SourceFd;
