@@ -1,14 +1,16 @@
 //! JS exports for the cluster primary (docs/internals.md, "Cluster"): listenSocket, rrCreate,
-//! rrAdd, rrRemove, rrClose.
+//! rrAdd, rrRemove, rrClose, rrOwner.
 // napi-derive registers exports only outside cfg(test), so unit-test builds see them unused.
 #![cfg_attr(test, allow(dead_code))]
 use crate::cluster::listen::{self, Kind, Options};
+use crate::cluster::scheduler::Stall;
 use crate::napi_ipc::owner;
 use crate::owner::lock;
 use napi::bindgen_prelude::Either;
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
 use std::os::fd::IntoRawFd;
+use std::time::Duration;
 
 #[napi(object)]
 pub struct ListenOptions {
@@ -92,14 +94,48 @@ pub fn listen_socket(options: ListenOptions) -> Result<Listening> {
     })
 }
 
-/// `rrCreate(key, fd) -> id`: the reactor takes the listening socket `fd` (on success only)
-/// and hands its connections to the workers added with `rrAdd`, announcing `key`. The
-/// listener belongs to this environment and closes when it ends.
+/// SCHED_ADAPTIVE's stall detection, in milliseconds.
+#[napi(object)]
+pub struct Adaptive {
+    /// How often an owned listener's accept queue is looked at.
+    pub check_interval: f64,
+    /// An accept queue that has not shrunk for this long means its owner is stalled.
+    pub stall_threshold: f64,
+}
+
+fn millis(what: &str, ms: f64) -> Result<Duration> {
+    if ms.is_finite() && ms > 0.0 && ms <= 60_000.0 {
+        Ok(Duration::from_secs_f64(ms / 1000.0))
+    } else {
+        Err(Error::new(
+            Status::InvalidArg,
+            format!("rrCreate: {what} must be > 0 and <= 60000 ms, got {ms}"),
+        ))
+    }
+}
+
+/// `rrCreate(key, fd, adaptive?) -> id`: the reactor takes the listening socket `fd` (on
+/// success only) and hands its connections to the workers added with `rrAdd`, announcing
+/// `key`. With `adaptive` (SCHED_ADAPTIVE) the listener is direct: the reactor keeps a copy
+/// of `fd` (the caller keeps `fd`, for the worker that will accept on it: `rrOwner`) and
+/// accepts on it only while it has no owner or its owner is stalled. The listener belongs
+/// to this environment and closes when it ends.
 #[napi]
-pub fn rr_create(env: Env, key: String, fd: i32) -> Result<u32> {
+pub fn rr_create(env: Env, key: String, fd: i32, adaptive: Option<Adaptive>) -> Result<u32> {
     let (r, owner) = owner(&env)?;
+    let stall = adaptive
+        .map(|a| -> Result<Stall> {
+            Ok(Stall {
+                check: millis("checkInterval", a.check_interval)?,
+                after: millis("stallThreshold", a.stall_threshold)?,
+            })
+        })
+        .transpose()?;
     let id = r
-        .with_scheduler(|s, r| s.create(r, &key, fd))
+        .with_scheduler(|s, r| match stall {
+            Some(stall) => s.create_direct(r, &key, fd, stall),
+            None => s.create(r, &key, fd),
+        })
         .map_err(|e| {
             Error::new(
                 Status::GenericFailure,
@@ -148,5 +184,22 @@ pub fn rr_close(env: Env, id: u32) -> Result<()> {
         drop(listeners);
         r.with_scheduler(|s, r| s.close(r, id));
     }
+    Ok(())
+}
+
+/// `rrOwner(id, channelId)`: the worker on that channel accepts on direct listener `id`
+/// itself from now on; -1 (or a closed channel): nobody does, the reactor accepts there for
+/// the listener's workers.
+#[napi]
+pub fn rr_owner(env: Env, id: u32, channel_id: i32) -> Result<()> {
+    let (r, owner) = owner(&env)?;
+    if !lock(&owner.listeners).contains(&id) {
+        return Ok(());
+    }
+    let chan = u32::try_from(channel_id)
+        .ok()
+        .and_then(|c| r.channel_of(&owner, c))
+        .map(|ch| ch.id);
+    r.with_scheduler(|s, r| s.set_owner(r, id, chan));
     Ok(())
 }

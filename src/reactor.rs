@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Tokens with this bit set watch a child's pidfd (the rest is the pid); with LISTENER, a
 /// round-robin listener (the rest is its id); WAKER is the scheduler's wake-up from the JS
@@ -262,7 +262,7 @@ impl Reactor {
     pub fn with_scheduler<R>(&self, f: impl FnOnce(&mut Scheduler<Chan>, &Reactor) -> R) -> R {
         let mut s = lock(&self.scheduler);
         let out = f(&mut s, self);
-        let wake = s.has_ready();
+        let wake = s.has_ready() | s.take_rewatch();
         drop(s);
         if wake {
             // Only fails if the eventfd counter would overflow, i.e. a wake-up is pending.
@@ -366,8 +366,10 @@ impl Reactor {
         // Listeners still had connections to accept after the last round: poll without
         // blocking, so that other events are served in between.
         let mut more = false;
+        // Until the next look at the direct listeners' accept queues (SCHED_ADAPTIVE).
+        let mut watch = None;
         loop {
-            let timeout = more.then_some(Duration::ZERO);
+            let timeout = if more { Some(Duration::ZERO) } else { watch };
             if let Err(e) = poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
@@ -380,7 +382,9 @@ impl Reactor {
             for ev in events.iter() {
                 self.handle(ev);
             }
-            more = lock(&self.scheduler).accept_ready(self);
+            let mut s = lock(&self.scheduler);
+            more = s.accept_ready(self);
+            watch = s.watch(self, Instant::now());
         }
     }
 

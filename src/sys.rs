@@ -55,6 +55,25 @@ pub(crate) fn set_nonblock(fd: RawFd) -> Result<(), Errno> {
     Ok(())
 }
 
+/// How many connections wait in a listening TCP socket's accept queue (TCP_INFO's
+/// `tcpi_unacked` is the accept backlog while the socket listens).
+pub(crate) fn accept_queue_len(fd: RawFd) -> Result<u32, Errno> {
+    // SAFETY: tcp_info is plain data; all zeroes is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`.
+    check(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    })?;
+    Ok(info.tcpi_unacked)
+}
+
 /// The errno behind an io::Error (EIO if it has none).
 pub(crate) fn io_errno(e: std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))

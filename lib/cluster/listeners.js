@@ -24,6 +24,19 @@ const { channelIdOf } = require('../internal/ipc/channel');
 const SCHED_NONE = 1;
 const SCHED_RR = 2;
 const SCHED_REUSEPORT = 3;
+const SCHED_ADAPTIVE = 4;
+
+// SCHED_ADAPTIVE's settings (cluster.setupPrimary({ adaptive })), in milliseconds.
+const ADAPTIVE_DEFAULTS = Object.freeze({
+  // How often the reactor looks at each worker's accept queue.
+  checkInterval: 5,
+  // A worker whose accept queue has not shrunk for this long is stalled: the primary
+  // accepts for it and deals the connections to the others until it answers again.
+  stallThreshold: 20,
+  // A socket whose worker left waits this long for a new worker to take it over (its
+  // connections go to the others meanwhile); then the primary closes it.
+  orphanTimeout: 1000,
+});
 
 // Bits of a query's `flags`: IPV6ONLY is UV_TCP_IPV6ONLY and UV_UDP_IPV6ONLY alike.
 const IPV6ONLY = 1;
@@ -81,16 +94,17 @@ function wrapFd(fd, udp) {
   return err || handle;
 }
 
-// A socket made and wrapped to be sent to workers: { errno, handle, sockname }.
+// A socket made and wrapped to be sent to workers: { errno, handle, fd, sockname } (`fd` is
+// the handle's).
 function openSocket(options) {
   const sock = binding.listenSocket(options);
-  if (sock.errno !== 0) return { errno: sock.errno, handle: null, sockname: null };
+  if (sock.errno !== 0) return { errno: sock.errno, handle: null, fd: -1, sockname: null };
   const handle = wrapFd(sock.fd, isUdp(options.addressType));
   if (typeof handle === 'number') {
     fs.closeSync(sock.fd);
-    return { errno: handle, handle: null, sockname: null };
+    return { errno: handle, handle: null, fd: -1, sockname: null };
   }
-  return { errno: 0, handle, sockname: sock.sockname };
+  return { errno: 0, handle, fd: sock.fd, sockname: sock.sockname };
 }
 
 // SCHED_RR: the addon accepts and deals each connection to a worker (src/scheduler.rs).
@@ -261,16 +275,137 @@ class ReusePort {
   }
 }
 
-// The listener for a new key. UDP is connectionless: always shared. Unix paths
-// and inherited descriptors cannot be bound twice: shared under SCHED_REUSEPORT.
-function createListener(policy, key, address, message) {
+// SCHED_ADAPTIVE (ours): SCHED_REUSEPORT's socket per worker, accepted on by its worker
+// (the kernel balances, no hop), and every socket also a *direct* listener of the
+// primary's scheduler (src/cluster/scheduler.rs), which holds a copy of it and accepts on
+// it only when its worker is gone or stalled, dealing those connections to the other
+// workers as round-robin does. A socket whose worker left stays open, so nothing queued on
+// it is lost; the next worker to listen takes it over.
+class Adaptive {
+  constructor(key, address, message, settings) {
+    this.key = key;
+    this.address = address;
+    this.message = message;
+    this.port = message.port;
+    this.settings = settings;
+    this.workers = new Map(); // worker id -> channel id, from its query on
+    this.dealt = new Set(); // channel ids of the workers the scheduler deals to
+    this.sockets = []; // { id: scheduler listener, handle, owner: worker id | null, timer }
+  }
+
+  get closed() {
+    return this.sockets.length === 0;
+  }
+
+  add(worker, reply) {
+    const channel = channelIdOf(worker.process);
+    // A socket left by a worker first: its queue is served by its new owner.
+    let sock = this.sockets.find((s) => s.owner === null);
+    if (sock === undefined) {
+      sock = this.openSocket();
+      if (typeof sock === 'number') {
+        reply(sock, null, null);
+        return;
+      }
+    }
+    clearTimeout(sock.timer);
+    sock.timer = null;
+    sock.owner = worker.id;
+    this.workers.set(worker.id, channel);
+    reply(0, null, sock.handle, (err) => {
+      if (err || this.workers.get(worker.id) !== channel) return;
+      this.dealt.add(channel);
+      for (const s of this.sockets) binding.rrAdd(s.id, channel);
+      if (sock.owner === worker.id && this.sockets.includes(sock)) {
+        binding.rrOwner(sock.id, channel);
+      }
+    });
+  }
+
+  // A new socket in the group (no owner yet: the scheduler deals its connections to the
+  // workers), or a negative errno.
+  openSocket() {
+    const options = socketOptions(this.address, this.message, this.port, true);
+    const { errno, handle, fd, sockname } = openSocket(options);
+    if (errno !== 0) return errno;
+    if (this.port === 0) this.port = sockname.port;
+    const { checkInterval, stallThreshold } = this.settings;
+    const id = binding.rrCreate(this.key, fd, { checkInterval, stallThreshold });
+    for (const channel of this.dealt) binding.rrAdd(id, channel);
+    const sock = { id, handle, owner: null, timer: null };
+    this.sockets.push(sock);
+    return sock;
+  }
+
+  has(worker) {
+    return this.workers.has(worker.id);
+  }
+
+  // The kernel picks the accepting process: a leaving worker accepts on its socket until
+  // it closes its server (then the socket is the next worker's, see remove()).
+  drain() {}
+
+  remove(worker) {
+    const channel = this.workers.get(worker.id);
+    if (!this.workers.delete(worker.id)) return false;
+    if (this.workers.size === 0) {
+      this.close();
+      return true;
+    }
+    this.dealt.delete(channel);
+    for (const sock of this.sockets) {
+      binding.rrRemove(sock.id, channel);
+      if (sock.owner !== worker.id) continue;
+      sock.owner = null;
+      binding.rrOwner(sock.id, -1);
+      // Fewer workers than sockets for long: the spare one goes.
+      sock.timer = setTimeout(() => this.retire(sock), this.settings.orphanTimeout);
+      sock.timer.unref();
+    }
+    return false;
+  }
+
+  retire(sock) {
+    const i = this.sockets.indexOf(sock);
+    if (i === -1 || sock.owner !== null) return;
+    this.sockets.splice(i, 1);
+    binding.rrClose(sock.id);
+    sock.handle.close();
+  }
+
+  close() {
+    for (const sock of this.sockets) {
+      clearTimeout(sock.timer);
+      binding.rrClose(sock.id);
+      sock.handle.close();
+    }
+    this.sockets = [];
+    this.dealt.clear();
+  }
+}
+
+// The listener for a new key. UDP is connectionless: always shared. Unix paths and
+// inherited descriptors cannot be bound twice: shared under SCHED_REUSEPORT,
+// round-robin under SCHED_ADAPTIVE.
+function createListener(policy, key, address, message, adaptive) {
   const { addressType } = message;
   if (policy === SCHED_NONE || isUdp(addressType)) return new Shared(address, message);
   if (policy === SCHED_RR) return new RoundRobin(key, address, message);
   if (addressType === -1 || typeof message.fd === 'number' && message.fd >= 0) {
+    if (policy === SCHED_ADAPTIVE) return new RoundRobin(key, address, message);
     return new Shared(address, message);
+  }
+  if (policy === SCHED_ADAPTIVE) {
+    return new Adaptive(key, address, message, { ...ADAPTIVE_DEFAULTS, ...adaptive });
   }
   return new ReusePort(address, message);
 }
 
-module.exports = { createListener, SCHED_NONE, SCHED_RR, SCHED_REUSEPORT };
+module.exports = {
+  createListener,
+  ADAPTIVE_DEFAULTS,
+  SCHED_NONE,
+  SCHED_RR,
+  SCHED_REUSEPORT,
+  SCHED_ADAPTIVE,
+};

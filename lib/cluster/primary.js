@@ -10,10 +10,15 @@ const os = require('node:os');
 const path = require('node:path');
 const { fork } = require('../child_process');
 const Worker = require('./worker');
-const { createListener, SCHED_NONE, SCHED_RR, SCHED_REUSEPORT } = require('./listeners');
+const {
+  createListener, ADAPTIVE_DEFAULTS, SCHED_NONE, SCHED_RR, SCHED_REUSEPORT, SCHED_ADAPTIVE,
+} = require('./listeners');
 const { advance, stateOf, phases } = require('./worker_state');
 const { getInspectPort, isUsingInspector } = require('./inspector');
-const { ERR_SOCKET_BAD_PORT } = require('../internal/errors');
+const {
+  ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ERR_SOCKET_BAD_PORT,
+} = require('../internal/errors');
+const { validateObject } = require('../internal/validators');
 const { internal, sendHelper } = require('./utils');
 
 const cluster = new EventEmitter();
@@ -31,10 +36,17 @@ cluster.settings = {};
 cluster.SCHED_NONE = SCHED_NONE;
 cluster.SCHED_RR = SCHED_RR;
 cluster.SCHED_REUSEPORT = SCHED_REUSEPORT;
+cluster.SCHED_ADAPTIVE = SCHED_ADAPTIVE;
 // Tells rust-cluster's primary from Node's (tests, examples).
 Object.defineProperty(cluster, '_rustCluster', { value: true });
 
-const policies = { __proto__: null, rr: SCHED_RR, none: SCHED_NONE, reuseport: SCHED_REUSEPORT };
+const policies = {
+  __proto__: null,
+  rr: SCHED_RR,
+  none: SCHED_NONE,
+  reuseport: SCHED_REUSEPORT,
+  adaptive: SCHED_ADAPTIVE,
+};
 cluster.schedulingPolicy = policies[process.env.NODE_CLUSTER_SCHED_POLICY] ?? SCHED_RR;
 let schedulingPolicy; // cluster.schedulingPolicy, frozen by the first setup
 
@@ -50,6 +62,7 @@ cluster.setupPrimary = function setupPrimary(options) {
     ...cluster.settings,
     ...options,
   };
+  if (options?.adaptive !== undefined) validateAdaptive(options.adaptive);
   // One V8 log per process: without a %p in the name, profiles would share a file.
   if (settings.execArgv.some((arg) => arg.startsWith('--prof')) &&
       !settings.execArgv.some((arg) => arg.startsWith('--logfile='))) {
@@ -61,13 +74,28 @@ cluster.setupPrimary = function setupPrimary(options) {
     initialized = true;
     schedulingPolicy = cluster.schedulingPolicy;
     assert(schedulingPolicy === SCHED_NONE || schedulingPolicy === SCHED_RR ||
-           schedulingPolicy === SCHED_REUSEPORT,
+           schedulingPolicy === SCHED_REUSEPORT || schedulingPolicy === SCHED_ADAPTIVE,
            `Bad cluster.schedulingPolicy: ${schedulingPolicy}`);
     process.on('internalMessage', onDebugEnabled);
   }
   process.nextTick(emitSetup, settings);
 };
 cluster.setupMaster = cluster.setupPrimary;
+
+// setupPrimary's `adaptive` (ours): SCHED_ADAPTIVE's timings, each in ms.
+function validateAdaptive(adaptive) {
+  validateObject(adaptive, 'options.adaptive');
+  for (const name of Object.keys(ADAPTIVE_DEFAULTS)) {
+    const value = adaptive[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number') {
+      throw new ERR_INVALID_ARG_TYPE(`options.adaptive.${name}`, 'number', value);
+    }
+    if (!(value > 0 && value <= 60000)) {
+      throw new ERR_OUT_OF_RANGE(`options.adaptive.${name}`, '> 0 and <= 60000', value);
+    }
+  }
+}
 
 function emitSetup(settings) {
   cluster.emit('setup', settings);
@@ -237,7 +265,8 @@ function queryServer(worker, message) {
     return;
   }
   if (listener === undefined || listener.closed) {
-    listener = createListener(schedulingPolicy, key, listenAddress(message), message);
+    listener = createListener(schedulingPolicy, key, listenAddress(message), message,
+                              cluster.settings.adaptive);
     listeners.set(key, listener);
   }
   // Server data (e.g. TLS ticket keys) is the first worker's, for every worker.

@@ -2,6 +2,12 @@
 //! listening socket and hands every connection to a worker as a `newconn` handle, then
 //! consumes the worker's replies, so no connection waits for the primary's JavaScript.
 //!
+//! Under SCHED_ADAPTIVE a listener is *direct*: a worker's own SO_REUSEPORT socket that the
+//! worker accepts from itself, the kernel balancing the group. The scheduler holds a copy of
+//! it and accepts on it only while it has no owner (its worker left: what queues there goes
+//! to the others until a new worker takes the socket over) or while the owner is stalled
+//! (its accept queue grew and did not shrink for `Stall::after`; see `watch`).
+//!
 //! `Core` is the bookkeeping alone (which worker gets what, what is unacknowledged, what
 //! waits), generic over the connection so that it is tested without descriptors;
 //! `Scheduler` adds the listening sockets, accept4 and the channel writes.
@@ -13,8 +19,9 @@ use mio::{Interest, Registry, Token};
 use nix::errno::Errno;
 use nix::libc;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Unacknowledged connections one worker may hold. Node's primary keeps one in flight per
 /// worker, so every connection waits a full round trip through the worker's event loop;
@@ -38,6 +45,8 @@ pub struct Core<C> {
     /// Listeners with connections waiting in the kernel and a worker with room.
     ready: VecDeque<u32>,
     next_seq: u64,
+    /// Direct pools whose accepting state may have changed since the scheduler last looked.
+    changed: Vec<u32>,
 }
 
 struct Pool<C> {
@@ -51,6 +60,24 @@ struct Pool<C> {
     backlog: bool,
     /// In `Core::ready`.
     listed: bool,
+    /// SCHED_ADAPTIVE: the worker that accepts on this socket itself.
+    direct: Option<Direct>,
+}
+
+struct Direct {
+    /// None: its worker left; the scheduler accepts for the others.
+    owner: Option<u32>,
+    /// The owner stalled: the scheduler accepts until the owner answers something.
+    stolen: bool,
+}
+
+impl<C> Pool<C> {
+    /// Whether the scheduler accepts on this listener (always, unless a worker owns it).
+    fn accepting(&self) -> bool {
+        self.direct
+            .as_ref()
+            .is_none_or(|d| d.owner.is_none() || d.stolen)
+    }
 }
 
 struct Queued<C> {
@@ -64,6 +91,9 @@ struct Worker<C> {
     flights: Vec<Flight<C>>,
     /// A write to its channel failed: no more connections until it is added again.
     broken: bool,
+    /// Its own listener's queue stalled (SCHED_ADAPTIVE): it gets one connection at a
+    /// time, from any listener, until it answers something.
+    stalled: bool,
 }
 
 impl<C> Default for Worker<C> {
@@ -71,6 +101,7 @@ impl<C> Default for Worker<C> {
         Worker {
             flights: Vec::new(),
             broken: false,
+            stalled: false,
         }
     }
 }
@@ -90,6 +121,7 @@ impl<C> Default for Core<C> {
             workers: BTreeMap::new(),
             ready: VecDeque::new(),
             next_seq: 0,
+            changed: Vec::new(),
         }
     }
 }
@@ -105,8 +137,91 @@ impl<C> Core<C> {
                 queue: VecDeque::new(),
                 backlog: true,
                 listed: false,
+                direct: None,
             },
         );
+    }
+
+    /// A new direct listener (SCHED_ADAPTIVE), without an owner yet: until one is set, the
+    /// scheduler accepts on it for the members.
+    pub fn create_direct(&mut self, pool: u32) {
+        self.create(pool);
+        if let Some(p) = self.pools.get_mut(&pool) {
+            p.direct = Some(Direct {
+                owner: None,
+                stolen: false,
+            });
+        }
+        self.changed.push(pool);
+    }
+
+    /// Whether the scheduler accepts on `pool` (false for an owned direct listener).
+    pub fn accepting(&self, pool: u32) -> bool {
+        self.pools.get(&pool).is_some_and(Pool::accepting)
+    }
+
+    /// Direct pools whose accepting state may have changed.
+    pub fn take_changed(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// A direct listener's owner: the worker on `chan` accepts on it itself from now on
+    /// (None: nobody does; the scheduler accepts on it for the members).
+    pub fn set_owner(&mut self, pool: u32, owner: Option<u32>) {
+        let Some(p) = self.pools.get_mut(&pool) else {
+            return;
+        };
+        let Some(d) = p.direct.as_mut() else {
+            return;
+        };
+        d.owner = owner;
+        d.stolen = false;
+        p.backlog = true;
+        self.changed.push(pool);
+        self.poke(pool);
+    }
+
+    /// The owner of a direct listener, if it accepts there itself now (not stolen).
+    pub fn accepting_owner(&self, pool: u32) -> Option<u32> {
+        let d = self.pools.get(&pool)?.direct.as_ref()?;
+        d.owner.filter(|_| !d.stolen)
+    }
+
+    /// The owner of a direct listener stalled: the scheduler accepts there until the owner
+    /// answers something.
+    pub fn steal(&mut self, pool: u32) {
+        let Some(p) = self.pools.get_mut(&pool) else {
+            return;
+        };
+        let Some(d) = p.direct.as_mut().filter(|d| d.owner.is_some() && !d.stolen) else {
+            return;
+        };
+        d.stolen = true;
+        p.backlog = true;
+        if let Some(w) = d.owner.and_then(|chan| self.workers.get_mut(&chan)) {
+            w.stalled = true;
+        }
+        self.changed.push(pool);
+        self.poke(pool);
+    }
+
+    /// The worker on `chan` answered: its event loop turns, so it accepts on its own
+    /// listeners again.
+    fn alive(&mut self, chan: u32) {
+        match self.workers.get_mut(&chan) {
+            Some(w) if w.stalled => w.stalled = false,
+            _ => return,
+        }
+        for (&id, p) in self.pools.iter_mut() {
+            if let Some(d) = p
+                .direct
+                .as_mut()
+                .filter(|d| d.stolen && d.owner == Some(chan))
+            {
+                d.stolen = false;
+                self.changed.push(id);
+            }
+        }
     }
 
     /// The worker on `chan` takes connections of `pool` from now on. False if no such pool.
@@ -123,13 +238,14 @@ impl<C> Core<C> {
     }
 
     /// The worker leaves `pool`; what it holds is still answered (or handed back when its
-    /// channel closes). True when no worker is left: the pool is then closed.
+    /// channel closes). True when no worker is left: the pool is then closed (not a direct
+    /// one: its socket is the primary's, closed with `close`).
     pub fn remove(&mut self, pool: u32, chan: u32) -> bool {
         let Some(p) = self.pools.get_mut(&pool) else {
             return true;
         };
         p.members.retain(|&c| c != chan);
-        if !p.members.is_empty() {
+        if !p.members.is_empty() || p.direct.is_some() {
             return false;
         }
         self.close(pool);
@@ -167,7 +283,7 @@ impl<C> Core<C> {
     pub fn can_accept(&self, pool: u32) -> bool {
         self.pools
             .get(&pool)
-            .is_some_and(|p| p.queue.is_empty() && room(p, &self.workers))
+            .is_some_and(|p| p.accepting() && p.queue.is_empty() && room(p, &self.workers))
     }
 
     /// A freshly accepted connection.
@@ -208,6 +324,7 @@ impl<C> Core<C> {
         let Some(f) = self.take_flight(chan, seq) else {
             return false;
         };
+        self.alive(chan);
         // Accepted: dropping the connection closes the primary's copy.
         if !accepted {
             if let Some(conn) = f.conn {
@@ -221,6 +338,7 @@ impl<C> Core<C> {
     /// The worker's NACK for `seq`: the message came without the descriptor. Sent again, at
     /// most MAX_RESENDS times; then it goes to another worker.
     pub fn nack(&mut self, chan: u32, seq: u64, send: &mut Send<C>) {
+        self.alive(chan);
         let Some(w) = self.workers.get_mut(&chan) else {
             return;
         };
@@ -248,8 +366,15 @@ impl<C> Core<C> {
     /// The worker's channel is gone: it leaves every pool and its unanswered connections go
     /// to the other workers (or wait for one).
     pub fn channel_gone(&mut self, chan: u32, send: &mut Send<C>) {
-        for p in self.pools.values_mut() {
+        for (&id, p) in self.pools.iter_mut() {
             p.members.retain(|&c| c != chan);
+            if let Some(d) = p.direct.as_mut().filter(|d| d.owner == Some(chan)) {
+                // Its socket stays: what queues there goes to the others.
+                d.owner = None;
+                d.stolen = false;
+                p.backlog = true;
+                self.changed.push(id);
+            }
         }
         let Some(w) = self.workers.remove(&chan) else {
             return;
@@ -293,6 +418,7 @@ impl<C> Core<C> {
             workers,
             ready,
             next_seq,
+            ..
         } = self;
         for (&id, p) in pools.iter_mut().filter(|(&id, p)| chosen(id, p)) {
             dispatch(id, p, workers, next_seq, send);
@@ -305,10 +431,14 @@ fn has_room<C>(w: &Worker<C>) -> bool {
     !w.broken && w.flights.len() < WINDOW
 }
 
+/// Whether the worker can take one more connection. A stalled one gets one at a time (its
+/// answer says it is back), the others the rest.
+fn takes<C>(w: &Worker<C>) -> bool {
+    has_room(w) && (!w.stalled || w.flights.is_empty())
+}
+
 fn room<C>(p: &Pool<C>, workers: &BTreeMap<u32, Worker<C>>) -> bool {
-    p.members
-        .iter()
-        .any(|c| workers.get(c).is_some_and(has_room))
+    p.members.iter().any(|c| workers.get(c).is_some_and(takes))
 }
 
 /// The member with the fewest unanswered connections, searching from the cursor so that
@@ -320,7 +450,7 @@ fn pick<C>(p: &mut Pool<C>, workers: &BTreeMap<u32, Worker<C>>, avoid: Option<u3
     for k in 0..n {
         let i = (p.cursor + k) % n;
         let chan = p.members[i];
-        let Some(w) = workers.get(&chan).filter(|w| has_room(w)) else {
+        let Some(w) = workers.get(&chan).filter(|w| takes(w)) else {
             continue;
         };
         if Some(chan) == avoid {
@@ -371,7 +501,7 @@ fn poke<C>(
     workers: &BTreeMap<u32, Worker<C>>,
     ready: &mut VecDeque<u32>,
 ) {
-    if p.backlog && !p.listed && p.queue.is_empty() && room(p, workers) {
+    if p.backlog && !p.listed && p.accepting() && p.queue.is_empty() && room(p, workers) {
         p.listed = true;
         ready.push_back(id);
     }
@@ -399,9 +529,29 @@ pub trait Wire<C> {
 }
 
 struct Listener {
-    /// Registered with the poller under `LISTENER | id`.
+    /// Registered with the poller under `LISTENER | id` while the scheduler accepts on it.
     fd: OwnedFd,
     newconn: Newconn,
+    polled: bool,
+    /// Direct listeners (SCHED_ADAPTIVE): the owner's accept queue, watched for stalls.
+    watch: Option<Watch>,
+}
+
+/// When the owner of a direct listener counts as stalled (`rrCreate`'s `adaptive` option).
+#[derive(Clone, Copy, Debug)]
+pub struct Stall {
+    /// How often the accept queue is looked at.
+    pub check: Duration,
+    /// A queue that has not shrunk (and not emptied) for this long is stalled.
+    pub after: Duration,
+}
+
+struct Watch {
+    stall: Stall,
+    /// Queue length at the last look.
+    last: u32,
+    /// Since when the queue has been non-empty without shrinking.
+    since: Option<Instant>,
 }
 
 /// The scheduler the reactor owns, over its channel type `C`. Lock order: a channel's
@@ -414,6 +564,10 @@ pub struct Scheduler<C> {
     next_id: u32,
     /// The frame being sent, reused.
     frame: Vec<u8>,
+    /// When the direct listeners' queues are looked at next.
+    next_watch: Option<Instant>,
+    /// A direct listener was created: the reactor thread must start watching.
+    rewatch: bool,
 }
 
 impl<C> Default for Scheduler<C> {
@@ -424,6 +578,8 @@ impl<C> Default for Scheduler<C> {
             chans: HashMap::new(),
             next_id: 0,
             frame: Vec::new(),
+            next_watch: None,
+            rewatch: false,
         }
     }
 }
@@ -447,34 +603,132 @@ fn sender<'a, C: Link>(
 impl<C: Link> Scheduler<C> {
     /// `rrCreate`: takes `fd`, a listening stream socket, on success only.
     pub fn create(&mut self, r: &impl Wire<C>, key: &str, fd: RawFd) -> Result<u32, Errno> {
-        let mut listening: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: getsockopt writes at most `len` bytes into `listening`.
-        Errno::result(unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_ACCEPTCONN,
-                (&mut listening as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        })?;
-        if listening == 0 {
-            return Err(Errno::EINVAL);
-        }
-        sys::set_nonblock(fd)?;
-        self.next_id += 1;
-        let id = self.next_id;
-        let token = Token(LISTENER | id as usize);
+        check_listening(fd)?;
+        let token = Token(LISTENER | (self.next_id + 1) as usize);
         r.registry()
             .register(&mut SourceFd(&fd), token, Interest::READABLE)
             .map_err(sys::io_errno)?;
-        // SAFETY: the caller hands the descriptor over; it is ours from here on.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let newconn = Newconn::new(key);
-        self.listeners.insert(id, Listener { fd, newconn });
+        let id = self.new_listener(key, fd, None);
+        if let Some(l) = self.listeners.get_mut(&id) {
+            l.polled = true;
+        }
         self.core.create(id);
         Ok(id)
+    }
+
+    /// `rrCreate` with `adaptive`: a direct listener on a copy of `fd` (the caller keeps
+    /// `fd`, to send to the worker that will own it). No owner yet: the scheduler accepts on
+    /// it for the members until `set_owner`.
+    pub fn create_direct(
+        &mut self,
+        r: &impl Wire<C>,
+        key: &str,
+        fd: RawFd,
+        stall: Stall,
+    ) -> Result<u32, Errno> {
+        check_listening(fd)?;
+        let copy = sys::dup_cloexec_min(fd, 0)?;
+        let watch = Watch {
+            stall,
+            last: 0,
+            since: None,
+        };
+        let id = self.new_listener(key, copy.into_raw_fd(), Some(watch));
+        self.core.create_direct(id);
+        self.sync(r);
+        // The reactor thread starts watching at its next turn.
+        self.next_watch = Some(Instant::now());
+        self.rewatch = true;
+        Ok(id)
+    }
+
+    /// `rrOwner`: the worker on `chan` accepts on direct listener `id` itself from now on
+    /// (None: nobody; the scheduler accepts there for the members).
+    pub fn set_owner(&mut self, r: &impl Wire<C>, id: u32, chan: Option<u32>) {
+        self.core.set_owner(id, chan);
+        if let Some(w) = self.listeners.get_mut(&id).and_then(|l| l.watch.as_mut()) {
+            w.since = None;
+        }
+        self.sync(r);
+    }
+
+    /// Looks at the owned direct listeners' accept queues if it is time; steals from a
+    /// stalled owner. The time until the next look, if any listener is watched.
+    pub fn watch(&mut self, r: &impl Wire<C>, now: Instant) -> Option<Duration> {
+        let due = self.next_watch?;
+        if now < due {
+            return Some(due - now);
+        }
+        let mut check: Option<Duration> = None;
+        for (&id, l) in self.listeners.iter_mut() {
+            let Some(w) = l.watch.as_mut() else {
+                continue;
+            };
+            check = Some(check.map_or(w.stall.check, |c| c.min(w.stall.check)));
+            if self.core.accepting_owner(id).is_none() {
+                w.since = None;
+                w.last = 0;
+                continue;
+            }
+            // Unreadable (not TCP): never counted as stalled.
+            let len = sys::accept_queue_len(l.fd.as_raw_fd()).unwrap_or(0);
+            if len == 0 || len < w.last {
+                w.since = None;
+            } else if now.duration_since(*w.since.get_or_insert(now)) >= w.stall.after {
+                w.since = None;
+                self.core.steal(id);
+            }
+            w.last = len;
+        }
+        self.next_watch = check.map(|c| now + c);
+        self.sync(r);
+        check
+    }
+
+    /// Whether the reactor thread must be woken to (re)start watching.
+    pub fn take_rewatch(&mut self) -> bool {
+        std::mem::take(&mut self.rewatch)
+    }
+
+    /// Polls the listeners the scheduler accepts on, and only those.
+    fn sync(&mut self, r: &impl Wire<C>) {
+        for id in self.core.take_changed() {
+            let want = self.core.accepting(id);
+            let Some(l) = self.listeners.get_mut(&id).filter(|l| l.polled != want) else {
+                continue;
+            };
+            let mut source = SourceFd(&l.fd.as_raw_fd());
+            let token = Token(LISTENER | id as usize);
+            let done = if want {
+                r.registry()
+                    .register(&mut source, token, Interest::READABLE)
+            } else {
+                r.registry().deregister(&mut source)
+            };
+            // A failed registration leaves the connections to the kernel's queue (the
+            // owner, or nobody until one is set); there is no one to report it to here.
+            if done.is_ok() {
+                l.polled = want;
+            }
+        }
+    }
+
+    fn new_listener(&mut self, key: &str, fd: RawFd, watch: Option<Watch>) -> u32 {
+        self.next_id += 1;
+        let id = self.next_id;
+        // SAFETY: the descriptor is ours from here on (handed over, or our copy).
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let newconn = Newconn::new(key);
+        self.listeners.insert(
+            id,
+            Listener {
+                fd,
+                newconn,
+                polled: false,
+                watch,
+            },
+        );
+        id
     }
 
     /// `rrAdd`. A channel that closed already is not added: it left every listener.
@@ -595,6 +849,26 @@ impl<C: Link> Scheduler<C> {
         } = self;
         f(core, &mut sender(r, listeners, chans, frame))
     }
+}
+
+/// EINVAL unless `fd` is a listening socket; makes it non-blocking.
+fn check_listening(fd: RawFd) -> Result<(), Errno> {
+    let mut listening: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `listening`.
+    Errno::result(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut listening as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    })?;
+    if listening == 0 {
+        return Err(Errno::EINVAL);
+    }
+    sys::set_nonblock(fd)
 }
 
 /// accept4, close-on-exec and non-blocking as libuv accepts.
@@ -871,5 +1145,107 @@ mod tests {
         assert_eq!(h.closed(), all, "every connection closed, once");
         h.with(|c, s| c.channel_gone(10, s));
         assert_eq!(h.sent.len(), n);
+    }
+
+    #[test]
+    fn direct_listener_is_accepted_on_only_without_a_working_owner() {
+        let mut h = Harness::default();
+        h.core.create_direct(1);
+        h.add(1, 10);
+        h.add(1, 20);
+        assert_eq!(h.core.take_changed(), [1]);
+        // No owner yet: the scheduler accepts and deals to the members.
+        assert!(h.core.accepting(1));
+        assert!(h.core.can_accept(1));
+        h.core.set_owner(1, Some(10));
+        assert_eq!(h.core.take_changed(), [1]);
+        assert!(!h.core.accepting(1));
+        assert!(!h.core.can_accept(1));
+        assert_eq!(h.core.accepting_owner(1), Some(10));
+        h.core.readable(1);
+        while h.core.next_ready().is_some() {}
+        h.core.poke(1);
+        assert!(!h.core.has_ready(), "the owner accepts, not the scheduler");
+        // Stalled: the scheduler takes over; the owner gets one connection, as a probe.
+        h.core.steal(1);
+        assert_eq!(h.core.take_changed(), [1]);
+        assert!(h.core.accepting(1));
+        assert_eq!(h.core.accepting_owner(1), None);
+        for _ in 0..5 {
+            h.offer(1);
+        }
+        let to_owner = h.since(0).iter().filter(|s| s.0 == 10).count();
+        assert_eq!(to_owner, 1, "{:?}", h.since(0));
+        // Any answer from the owner gives it its socket back.
+        let (chan, seq) = h
+            .since(0)
+            .iter()
+            .find(|s| s.0 == 10)
+            .map(|s| h.seq_of(s.1))
+            .unwrap();
+        assert!(h.reply(chan, seq, true));
+        assert_eq!(h.core.take_changed(), [1]);
+        assert!(!h.core.accepting(1));
+        // An answer from another worker does not.
+        h.core.steal(1);
+        h.core.take_changed();
+        let (chan, seq) = h.seq_of(h.since(0).iter().find(|s| s.0 == 20).unwrap().1);
+        assert!(h.reply(chan, seq, true));
+        assert!(h.core.take_changed().is_empty());
+        assert!(h.core.accepting(1));
+    }
+
+    #[test]
+    fn direct_listener_outlives_its_owner() {
+        let mut h = Harness::default();
+        h.core.create_direct(1);
+        h.add(1, 10);
+        h.add(1, 20);
+        h.core.set_owner(1, Some(10));
+        h.core.take_changed();
+        // The owner dies: its socket stays, the scheduler serves what queues there.
+        h.with(|c, s| c.channel_gone(10, s));
+        assert_eq!(h.core.take_changed(), [1]);
+        assert!(h.core.can_accept(1));
+        assert_eq!(h.core.next_ready(), Some(1));
+        h.offer(1);
+        h.offer(1);
+        assert_eq!(h.since(0), [(20, 1), (20, 2)]);
+        // A replacement takes it over.
+        h.add(1, 30);
+        h.core.set_owner(1, Some(30));
+        assert!(!h.core.accepting(1));
+        // Stealing needs an owner.
+        h.core.set_owner(1, None);
+        h.core.take_changed();
+        h.core.steal(1);
+        assert!(h.core.take_changed().is_empty());
+    }
+
+    #[test]
+    fn a_stalled_worker_gets_one_connection_from_any_listener() {
+        let mut h = Harness::default();
+        h.core.create_direct(1);
+        h.core.create(2);
+        for pool in [1, 2] {
+            h.add(pool, 10);
+            h.add(pool, 20);
+        }
+        h.core.set_owner(1, Some(10));
+        h.core.steal(1);
+        for _ in 0..6 {
+            h.offer(2);
+        }
+        let to_stalled = h.since(0).iter().filter(|s| s.0 == 10).count();
+        assert_eq!(to_stalled, 1, "{:?}", h.since(0));
+        // Its answer, to either listener's connection, ends the stall.
+        let (chan, seq) = h.seq_of(h.since(0).iter().find(|s| s.0 == 10).unwrap().1);
+        assert!(h.reply(chan, seq, true));
+        assert!(!h.core.accepting(1));
+        let n = h.sent.len();
+        for _ in 0..4 {
+            h.offer(2);
+        }
+        assert!(h.since(n).iter().filter(|s| s.0 == 10).count() >= 2);
     }
 }

@@ -1,0 +1,233 @@
+'use strict';
+// SCHED_ADAPTIVE: a socket per worker as under SCHED_REUSEPORT, and the primary keeps each
+// one. A worker killed with connections queued on its socket loses none of them, a stalled
+// worker's queue is drained by the primary, a replacement worker takes the socket over, and
+// the cluster events are round-robin's.
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { fork } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
+
+const ROOT = path.resolve(__dirname, '..');
+const PRIMARY = path.join(__dirname, 'fixtures', 'adaptive', 'primary.js');
+
+// The primary of a cluster under `policy`, with its events in order.
+function cluster(policy, { adaptive = {}, host = '127.0.0.1', listenPath = '' } = {}) {
+  const child = fork(PRIMARY, {
+    env: {
+      ...process.env,
+      CLUSTER_MODULE: ROOT,
+      NODE_CLUSTER_SCHED_POLICY: policy,
+      ADAPTIVE: JSON.stringify(adaptive),
+      HOST: host,
+      LISTEN_PATH: listenPath,
+    },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const events = [];
+  const waiters = [];
+  child.on('message', (m) => {
+    events.push(m);
+    for (const w of [...waiters]) {
+      if (w.match(m)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  });
+  return {
+    events,
+    send: (m) => child.send(m),
+    // The first event from now on that `match` accepts.
+    next(match) {
+      return new Promise((resolve) => waiters.push({ match, resolve }));
+    },
+    close() {
+      child.kill('SIGKILL');
+    },
+  };
+}
+
+// Forks a worker and waits until it serves: { id, pid, port, ino }.
+async function addWorker(c, id) {
+  const ready = c.next((m) => m.ev === 'message' && m.id === id && m.listening);
+  const listening = c.next((m) => m.ev === 'listening' && m.id === id);
+  c.send({ cmd: 'fork' });
+  const [m] = await Promise.all([ready, listening]);
+  return { id, pid: m.pid, port: m.port, ino: m.ino };
+}
+
+async function block(c, id) {
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rc-adaptive-')), 'go');
+  const blocked = c.next((m) => m.ev === 'message' && m.id === id && m.blocked);
+  c.send({ cmd: 'block', id, file });
+  await blocked;
+  return file;
+}
+
+// One request per new connection; resolves with the answering pid and when it came.
+function request(port, host = '127.0.0.1') {
+  const where = typeof port === 'string' ? { socketPath: port } : { host, port };
+  return new Promise((resolve, reject) => {
+    const req = http.get({ ...where, path: '/', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve(Number(body)));
+    });
+    req.on('error', reject);
+  });
+}
+
+// Waits until `n` of `promises` have settled.
+function settled(promises, n) {
+  let done = 0;
+  return new Promise((resolve) => {
+    if (n === 0) resolve();
+    for (const p of promises) {
+      p.finally(() => {
+        done += 1;
+        if (done === n) resolve();
+      }).catch(() => {});
+    }
+  });
+}
+
+const CONNECTIONS = 24;
+
+test('a worker killed with connections queued on its socket loses none; a new worker takes its socket over', { timeout: 60000 }, async () => {
+  // Never stalled: the queued connections wait for the kill.
+  const c = cluster('adaptive', { adaptive: { stallThreshold: 60000 } });
+  try {
+    const one = await addWorker(c, 1);
+    const two = await addWorker(c, 2);
+    assert.equal(two.port, one.port, 'listen(0): one port for the group');
+    assert.notEqual(two.ino, one.ino, 'a socket of its own per worker');
+    const go = await block(c, 1);
+    const answers = [];
+    const requests = Array.from({ length: CONNECTIONS }, () => request(one.port).then((pid) => {
+      answers.push(pid);
+      return pid;
+    }));
+    // Worker 2 answers its share; worker 1's waits in its queue.
+    const exited = c.next((m) => m.ev === 'exit' && m.id === 1);
+    await settled(requests.map((r) => r.catch(() => {})), 1);
+    c.send({ cmd: 'kill', id: 1 });
+    await exited;
+    const before = answers.length;
+    const pids = await Promise.all(requests);
+    assert.ok(before < CONNECTIONS, 'some connections were queued on the killed worker');
+    assert.deepEqual(new Set(pids), new Set([two.pid]));
+    // The replacement gets the same socket.
+    const three = await addWorker(c, 3);
+    assert.equal(three.ino, one.ino);
+    assert.equal(three.port, one.port);
+    const after = await Promise.all(Array.from({ length: 16 }, () => request(one.port)));
+    assert.ok(after.includes(three.pid), 'the new worker accepts on its socket');
+    fs.writeFileSync(go, '');
+  } finally {
+    c.close();
+  }
+});
+
+test('a stalled worker\'s queue is drained by the primary', { timeout: 60000 }, async () => {
+  const c = cluster('adaptive');
+  try {
+    const one = await addWorker(c, 1);
+    const two = await addWorker(c, 2);
+    const go = await block(c, 1);
+    const unblocked = c.next((m) => m.ev === 'message' && m.id === 1 && m.unblocked);
+    let resumed = false;
+    unblocked.then(() => { resumed = true; });
+    const early = [];
+    const requests = Array.from({ length: CONNECTIONS }, () => request(one.port).then((pid) => {
+      if (!resumed) early.push(pid);
+      return pid;
+    }));
+    // All but one (the primary lets a stalled worker have one connection, whose answer
+    // says it is back) are answered while worker 1 is stuck: without the primary, about
+    // half would wait for it, and this would never resolve.
+    await settled(requests, CONNECTIONS - 1);
+    fs.writeFileSync(go, '');
+    await unblocked;
+    const pids = await Promise.all(requests);
+    assert.ok(early.length >= CONNECTIONS - 1, `${early.length} answered during the stall`);
+    assert.ok(early.every((pid) => pid === two.pid));
+    assert.ok(pids.filter((pid) => pid === one.pid).length <= 1);
+    // Back: it accepts on its socket again.
+    const after = await Promise.all(Array.from({ length: 16 }, () => request(one.port)));
+    assert.ok(after.includes(one.pid), 'the worker accepts again once it answers');
+  } finally {
+    c.close();
+  }
+});
+
+// The events a scenario produces, with what differs between runs (ports) left out.
+async function lifecycle(policy) {
+  const c = cluster(policy);
+  try {
+    const one = await addWorker(c, 1);
+    await addWorker(c, 2);
+    const gone = c.next((m) => m.ev === 'exit' && m.id === 1);
+    c.send({ cmd: 'kill', id: 1 });
+    await gone;
+    await addWorker(c, 3);
+    const left = c.next((m) => m.ev === 'exit' && m.id === 2);
+    c.send({ cmd: 'disconnect', id: 2 });
+    await left;
+    assert.equal(await request(one.port) > 0, true);
+    return c.events.filter((m) => m.ev !== 'message').map((m) => {
+      const { address, ...rest } = m;
+      if (!address) return rest;
+      return { ...rest, address: { ...address, port: address.port === one.port } };
+    });
+  } finally {
+    c.close();
+  }
+}
+
+test('listening, disconnect and exit events as under round-robin', { timeout: 60000 }, async () => {
+  const [rr, adaptive] = [await lifecycle('rr'), await lifecycle('adaptive')];
+  assert.deepEqual(adaptive, rr);
+  assert.ok(rr.some((m) => m.ev === 'listening'));
+});
+
+test('IPv6 under SCHED_ADAPTIVE', { timeout: 60000 }, async (t) => {
+  const v6 = os.networkInterfaces().lo?.some((a) => a.family === 'IPv6');
+  if (!v6) {
+    t.skip('no IPv6 loopback');
+    return;
+  }
+  const c = cluster('adaptive', { host: '::1' });
+  try {
+    const one = await addWorker(c, 1);
+    const two = await addWorker(c, 2);
+    assert.equal(two.port, one.port);
+    assert.notEqual(two.ino, one.ino);
+    const pids = await Promise.all(Array.from({ length: 16 }, () => request(one.port, '::1')));
+    assert.ok(pids.every((pid) => pid === one.pid || pid === two.pid));
+  } finally {
+    c.close();
+  }
+});
+
+test('a Unix path under SCHED_ADAPTIVE is served round-robin', { timeout: 60000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-adaptive-'));
+  const listenPath = path.join(dir, 'sock');
+  const c = cluster('adaptive', { listenPath });
+  try {
+    const one = await addWorker(c, 1);
+    const two = await addWorker(c, 2);
+    // Round-robin workers hold no socket of their own.
+    assert.equal(one.ino, null);
+    assert.equal(two.ino, null);
+    const pids = await Promise.all(Array.from({ length: 16 }, () => request(listenPath)));
+    assert.deepEqual(new Set(pids), new Set([one.pid, two.pid]));
+  } finally {
+    c.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
