@@ -13,7 +13,7 @@ const report = require('./report');
 const loadgen = require('./loadgen');
 const { ROOT, median, machineInfo, gitRevision, clusterStatus } = require('./util');
 
-const SCENARIOS = ['http', 'blocked', 'ipc', 'spawn', 'fork', 'supervise', 'pool', 'pool_redis'].map((n) => require(`./scenarios/${n}`));
+const SCENARIOS = ['http', 'blocked', 'ipc', 'spawn', 'fork', 'supervise', 'pool', 'pool_redis', 'adaptive'].map((n) => require(`./scenarios/${n}`));
 
 const USAGE = `usage: node bench/run.js [options]     (npm run bench -- [options])
 
@@ -74,6 +74,8 @@ function settingsFor(o, cores) {
     heapMB: mode === 'smoke' ? 64 : 1024,
     forkCount: mode === 'smoke' ? 3 : 15,
     rssSettleMs: mode === 'smoke' ? 100 : 500,
+    chaosMs: { full: 10000, quick: 3000, smoke: 600 }[mode],
+    chaosEvery: 300,
   };
 }
 

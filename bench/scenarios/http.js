@@ -12,6 +12,7 @@ const POLICIES = [
   ['builtin-none', 'builtin', 'none'],
   ['ours-none', 'rust-cluster', 'none'],
   ['ours-reuseport', 'rust-cluster', 'reuseport'],
+  ['ours-adaptive', 'rust-cluster', 'adaptive'],
 ];
 
 // Starts a cluster and returns it once every worker listens.
@@ -95,6 +96,8 @@ module.exports = {
       ['rr', 'builtin-rr', 'ours-rr'],
       ['none', 'builtin-none', 'ours-none'],
       ['reuseport (ours) vs rr (built-in default)', 'builtin-rr', 'ours-reuseport'],
+      ['adaptive (ours) vs rr (built-in default)', 'builtin-rr', 'ours-adaptive'],
+      ['adaptive vs reuseport (both ours)', 'ours-reuseport', 'ours-adaptive'],
     ];
     for (const [name, b, o] of pairs) {
       rows.push(
