@@ -43,7 +43,7 @@ test('every bench scenario but the pool\'s runs (--smoke)', { timeout: 180_000 }
   try {
     // The pool scenarios have a file of their own (bench_pool_smoke.test.js): each file
     // must end within npm test's --test-timeout.
-    const r = cp.spawnSync(process.execPath, ['bench/run.js', '--smoke', '--only', 'http,blocked,ipc,spawn,fork,supervise', '--out', out], {
+    const r = cp.spawnSync(process.execPath, ['bench/run.js', '--smoke', '--only', 'http,blocked,ipc,spawn,fork,supervise,adaptive', '--out', out], {
       cwd: ROOT,
       encoding: 'utf8',
       timeout: 170_000,
@@ -62,9 +62,9 @@ test('every bench scenario but the pool\'s runs (--smoke)', { timeout: 180_000 }
     assert.ok(results.meta.machine.cpuModel && results.meta.machine.cores > 0 && results.meta.machine.kernel);
     assert.match(results.meta.loadgen, /^(wrk|autocannon) /);
     assert.equal(results.meta.cluster.rustCluster, rustCluster);
-    assert.deepEqual(results.scenarios.map((s) => s.name), ['http', 'blocked', 'ipc', 'spawn', 'fork', 'supervise']);
+    assert.deepEqual(results.scenarios.map((s) => s.name), ['http', 'blocked', 'ipc', 'spawn', 'fork', 'supervise', 'adaptive']);
 
-    const clusterCases = new Set(['http', 'blocked']);
+    const clusterCases = new Set(['http', 'blocked', 'adaptive']);
     for (const sc of results.scenarios) {
       assert.ok(sc.rows.length > 0, sc.name);
       for (const row of sc.rows) {

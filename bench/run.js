@@ -74,7 +74,7 @@ function settingsFor(o, cores) {
     heapMB: mode === 'smoke' ? 64 : 1024,
     forkCount: mode === 'smoke' ? 3 : 15,
     rssSettleMs: mode === 'smoke' ? 100 : 500,
-    chaosMs: { full: 10000, quick: 3000, smoke: 600 }[mode],
+    chaosMs: { full: 10000, quick: 3000, smoke: 1000 }[mode],
     chaosEvery: 300,
   };
 }
