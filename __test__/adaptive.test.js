@@ -5,7 +5,7 @@
 // the cluster events are round-robin's.
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { fork } = require('node:child_process');
+const { fork, spawn } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
 const os = require('node:os');
@@ -229,5 +229,26 @@ test('a Unix path under SCHED_ADAPTIVE is served round-robin', { timeout: 60000 
   } finally {
     c.close();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a socket of another process in the port\'s SO_REUSEPORT group is reported', { timeout: 60000 }, async () => {
+  const c = cluster('adaptive', { adaptive: { strangerCheck: 50 } });
+  let stranger;
+  try {
+    const one = await addWorker(c, 1);
+    const warned = c.next((m) => m.ev === 'warning' && m.code === 'RUST_CLUSTER_FOREIGN_LISTENER');
+    // Same user, SO_REUSEPORT, same address and port: Linux lets it into the group.
+    const code = `const s = require(${JSON.stringify(path.join(ROOT, 'lib', 'binding.js'))}).listenSocket({
+      addressType: 4, address: '127.0.0.1', port: ${one.port}, reusePort: true, backlog: 16 });
+      if (s.errno !== 0) { console.error('errno', s.errno); process.exit(1); }
+      console.log(require('node:fs').fstatSync(s.fd).ino); setInterval(() => {}, 1000);`;
+    stranger = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const [ino] = await new Promise((resolve) => stranger.stdout.once('data', (d) => resolve(String(d).split('\n'))));
+    const warning = await warned;
+    assert.match(warning.message, new RegExp(`inode ${ino}, uid ${process.getuid()}`));
+  } finally {
+    stranger?.kill('SIGKILL');
+    c.close();
   }
 });

@@ -203,3 +203,34 @@ pub fn rr_owner(env: Env, id: u32, channel_id: i32) -> Result<()> {
     r.with_scheduler(|s, r| s.set_owner(r, id, chan));
     Ok(())
 }
+
+#[napi(object)]
+pub struct Stranger {
+    /// The socket's inode number (as in /proc/<pid>/fd: `socket:[inode]`).
+    pub inode: u32,
+    /// The uid that created it.
+    pub uid: u32,
+}
+
+/// `rrStrangers(fds) -> [{ inode, uid }]`: listening sockets bound to the same address and
+/// port as the sockets `fds` (one SO_REUSEPORT group, SCHED_ADAPTIVE's) that are not among
+/// them: another process joined the group and takes a share of its connections.
+#[napi]
+pub fn rr_strangers(fds: Vec<i32>) -> Result<Vec<Stranger>> {
+    listen::strangers(&fds)
+        .map(|found| {
+            found
+                .into_iter()
+                .map(|l| Stranger {
+                    inode: l.inode,
+                    uid: l.uid,
+                })
+                .collect()
+        })
+        .map_err(|e| {
+            Error::new(
+                Status::GenericFailure,
+                format!("rrStrangers: sock_diag: {e}"),
+            )
+        })
+}

@@ -241,3 +241,154 @@ pub(crate) fn symbol(name: &std::ffi::CStr) -> Option<std::ptr::NonNull<libc::c_
     // SAFETY: dlsym only reads the name; RTLD_DEFAULT searches the global scope.
     std::ptr::NonNull::new(unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) })
 }
+
+/// A listening TCP socket, as sock_diag reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TcpListener {
+    pub inode: u32,
+    pub uid: u32,
+    /// The bound address, network order (IPv4 in the first 4 bytes).
+    pub addr: [u8; 16],
+}
+
+// <linux/inet_diag.h>, <linux/sock_diag.h>: not in the libc crate.
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const TCP_LISTEN: u32 = 10;
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct InetDiagSockid {
+    sport: u16,
+    dport: u16,
+    src: [u8; 16],
+    dst: [u8; 16],
+    interface: u32,
+    cookie: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct InetDiagReq {
+    family: u8,
+    protocol: u8,
+    ext: u8,
+    pad: u8,
+    states: u32,
+    id: InetDiagSockid,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct InetDiagMsg {
+    family: u8,
+    state: u8,
+    timer: u8,
+    retrans: u8,
+    id: InetDiagSockid,
+    expires: u32,
+    rqueue: u32,
+    wqueue: u32,
+    uid: u32,
+    inode: u32,
+}
+
+/// Every listening TCP socket of `family` (AF_INET, AF_INET6) on `port`, in this network
+/// namespace, whoever owns it (one sock_diag dump over netlink).
+pub(crate) fn tcp_listeners(family: libc::c_int, port: u16) -> Result<Vec<TcpListener>, Errno> {
+    // SAFETY: a new descriptor, owned below.
+    let fd = check(unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            libc::NETLINK_SOCK_DIAG,
+        )
+    })?;
+    // SAFETY: socket returned a fresh descriptor.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    #[repr(C)]
+    struct Request {
+        header: libc::nlmsghdr,
+        req: InetDiagReq,
+    }
+    let request = Request {
+        header: libc::nlmsghdr {
+            nlmsg_len: std::mem::size_of::<Request>() as u32,
+            nlmsg_type: SOCK_DIAG_BY_FAMILY,
+            nlmsg_flags: (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16,
+            nlmsg_seq: 1,
+            nlmsg_pid: 0,
+        },
+        req: InetDiagReq {
+            family: family as u8,
+            protocol: libc::IPPROTO_TCP as u8,
+            ext: 0,
+            pad: 0,
+            states: 1 << TCP_LISTEN,
+            id: InetDiagSockid::default(),
+        },
+    };
+    // SAFETY: sends the bytes of `request`, a plain repr(C) value (netlink's kernel address
+    // is the default destination of an unbound, unconnected netlink socket).
+    check(unsafe {
+        libc::send(
+            sock.as_raw_fd(),
+            (&request as *const Request).cast(),
+            std::mem::size_of::<Request>(),
+            0,
+        ) as libc::c_int
+    })?;
+    let mut found = Vec::new();
+    let mut buf = vec![0u8; 32 * 1024];
+    let header_len = std::mem::size_of::<libc::nlmsghdr>();
+    loop {
+        // SAFETY: recv writes at most buf.len() bytes into buf.
+        let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let n = check(n as libc::c_int)? as usize;
+        let mut at = 0;
+        while at + header_len <= n {
+            // SAFETY: header_len bytes are there; read_unaligned copes with any alignment.
+            let h: libc::nlmsghdr = unsafe { std::ptr::read_unaligned(buf[at..].as_ptr().cast()) };
+            let len = h.nlmsg_len as usize;
+            if len < header_len || at + len > n {
+                return Err(Errno::EPROTO);
+            }
+            match h.nlmsg_type as libc::c_int {
+                libc::NLMSG_DONE => return Ok(found),
+                libc::NLMSG_ERROR => {
+                    let code: i32 = buf
+                        .get(at + header_len..at + header_len + 4)
+                        .map_or(-libc::EPROTO, |b| {
+                            i32::from_ne_bytes(b.try_into().unwrap_or_default())
+                        });
+                    return Err(Errno::from_raw(-code));
+                }
+                _ if h.nlmsg_type == SOCK_DIAG_BY_FAMILY
+                    && len >= header_len + std::mem::size_of::<InetDiagMsg>() =>
+                {
+                    // SAFETY: the message holds an inet_diag_msg (length checked above).
+                    let m: InetDiagMsg =
+                        unsafe { std::ptr::read_unaligned(buf[at + header_len..].as_ptr().cast()) };
+                    if u16::from_be(m.id.sport) == port {
+                        found.push(TcpListener {
+                            inode: m.inode,
+                            uid: m.uid,
+                            addr: m.id.src,
+                        });
+                    }
+                }
+                _ => {}
+            }
+            // Messages are 4-byte aligned.
+            at += (len + 3) & !3;
+        }
+    }
+}
+
+/// The inode number of the file behind `fd` (a socket's is what sock_diag reports).
+pub(crate) fn inode_of(fd: RawFd) -> Result<u64, Errno> {
+    // SAFETY: stat is plain data; fstat fills it.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes into `st` only.
+    check(unsafe { libc::fstat(fd, &mut st) })?;
+    Ok(st.st_ino)
+}

@@ -36,6 +36,10 @@ const ADAPTIVE_DEFAULTS = Object.freeze({
   // A socket whose worker left waits this long for a new worker to take it over (its
   // connections go to the others meanwhile); then the primary closes it.
   orphanTimeout: 1000,
+  // How often the primary looks for sockets of other processes in the port's SO_REUSEPORT
+  // group (any process of the same user can bind into it); each is reported once, as a
+  // process warning with code RUST_CLUSTER_FOREIGN_LISTENER.
+  strangerCheck: 1000,
 });
 
 // Bits of a query's `flags`: IPV6ONLY is UV_TCP_IPV6ONLY and UV_UDP_IPV6ONLY alike.
@@ -290,7 +294,9 @@ class Adaptive {
     this.settings = settings;
     this.workers = new Map(); // worker id -> channel id, from its query on
     this.dealt = new Set(); // channel ids of the workers the scheduler deals to
-    this.sockets = []; // { id: scheduler listener, handle, owner: worker id | null, timer }
+    this.sockets = []; // { id: scheduler listener, handle, fd, owner: worker id | null, timer }
+    this.strangers = new Set(); // inodes of other processes' sockets found in the group
+    this.checker = null;
   }
 
   get closed() {
@@ -332,9 +338,31 @@ class Adaptive {
     const { checkInterval, stallThreshold } = this.settings;
     const id = binding.rrCreate(this.key, fd, { checkInterval, stallThreshold });
     for (const channel of this.dealt) binding.rrAdd(id, channel);
-    const sock = { id, handle, owner: null, timer: null };
+    const sock = { id, handle, fd, owner: null, timer: null };
     this.sockets.push(sock);
+    this.checkStrangers();
+    if (this.checker === null) {
+      this.checker = setInterval(() => this.checkStrangers(), this.settings.strangerCheck);
+      this.checker.unref();
+    }
     return sock;
+  }
+
+  checkStrangers() {
+    let found;
+    try {
+      found = binding.rrStrangers(this.sockets.map((s) => s.fd));
+    } catch {
+      return; // No sock_diag here (e.g. a restricted container): nothing to say.
+    }
+    for (const { inode, uid } of found) {
+      if (this.strangers.has(inode)) continue;
+      this.strangers.add(inode);
+      process.emitWarning(
+        `SCHED_ADAPTIVE: a socket of another process (inode ${inode}, uid ${uid}) listens ` +
+        `in the SO_REUSEPORT group of ${this.key} and takes a share of its connections`,
+        { code: 'RUST_CLUSTER_FOREIGN_LISTENER' });
+    }
   }
 
   has(worker) {
@@ -374,6 +402,8 @@ class Adaptive {
   }
 
   close() {
+    clearInterval(this.checker);
+    this.checker = null;
     for (const sock of this.sockets) {
       clearTimeout(sock.timer);
       binding.rrClose(sock.id);

@@ -2,6 +2,7 @@
 //! `net._createServerHandle` + `listen` and dgram's bind make them through libuv: same
 //! socket options, same fallbacks, errors as libuv reports them. Every descriptor is
 //! close-on-exec and non-blocking (libuv's sockets are).
+use crate::sys::{self, TcpListener};
 use nix::errno::Errno;
 use nix::libc;
 use std::ffi::{CStr, CString};
@@ -370,9 +371,43 @@ impl Addr {
     }
 }
 
+/// Listening TCP sockets on the address and port of `ours` (sockets of one SO_REUSEPORT
+/// group) that are not among them: another process's, which joined the group by binding
+/// the port with SO_REUSEPORT (Linux allows that to the same effective uid only).
+pub fn strangers(ours: &[RawFd]) -> Result<Vec<TcpListener>, Errno> {
+    let Some(first) = ours.first() else {
+        return Ok(Vec::new());
+    };
+    let Some(name) = sockname(first)? else {
+        return Ok(Vec::new());
+    };
+    let family = if name.family == "IPv4" {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    let mine = ours
+        .iter()
+        .map(|&fd| sys::inode_of(fd))
+        .collect::<Result<Vec<u64>, Errno>>()?;
+    let all = sys::tcp_listeners(family, name.port)?;
+    // Our group's address, as sock_diag writes it.
+    let Some(addr) = all
+        .iter()
+        .find(|l| mine.contains(&u64::from(l.inode)))
+        .map(|l| l.addr)
+    else {
+        return Ok(Vec::new());
+    };
+    Ok(all
+        .into_iter()
+        .filter(|l| l.addr == addr && !mine.contains(&u64::from(l.inode)))
+        .collect())
+}
+
 /// getsockname as Node reports it: `{address, family: 'IPv4' | 'IPv6', port}`, with
 /// `%scope` after a link-local IPv6 address; None for other families.
-fn sockname(fd: &OwnedFd) -> Result<Option<Sockname>, Errno> {
+fn sockname(fd: &impl AsRawFd) -> Result<Option<Sockname>, Errno> {
     // SAFETY: sockaddr_storage is plain data, filled in by getsockname.
     let mut st: libc::sockaddr_storage = unsafe { zeroed() };
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -528,12 +563,22 @@ mod tests {
             reuse_port: true,
             ..opts(Kind::Tcp4, Some("127.0.0.1"))
         };
-        let (_a, name) = listen_socket(&o).unwrap();
+        let (a, name) = listen_socket(&o).unwrap();
         let o = Options {
             port: name.unwrap().port,
             ..o
         };
-        listen_socket(&o).unwrap();
+        let (b, _) = listen_socket(&o).unwrap();
+        // Each is a stranger to a group of the other alone; together, none.
+        let (a, b) = (a.as_raw_fd(), b.as_raw_fd());
+        let inode = |fd| sys::inode_of(fd).unwrap();
+        let found = strangers(&[a]).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(u64::from(found[0].inode), inode(b));
+        // SAFETY: getuid has no failure mode.
+        assert_eq!(found[0].uid, unsafe { libc::getuid() });
+        assert_eq!(u64::from(strangers(&[b]).unwrap()[0].inode), inode(a));
+        assert!(strangers(&[a, b]).unwrap().is_empty());
     }
 
     #[test]
