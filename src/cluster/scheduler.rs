@@ -91,8 +91,9 @@ struct Worker<C> {
     flights: Vec<Flight<C>>,
     /// A write to its channel failed: no more connections until it is added again.
     broken: bool,
-    /// Its own listener's queue stalled (SCHED_ADAPTIVE): it gets one connection at a
-    /// time, from any listener, until it answers something.
+    /// Stalled: its oldest connection went unanswered for too long, or (SCHED_ADAPTIVE) its
+    /// own listener's queue stopped shrinking. It gets one connection at a time, from any
+    /// listener, until it answers something.
     stalled: bool,
 }
 
@@ -112,6 +113,7 @@ struct Flight<C> {
     /// None once the listener is closed: the reply is still consumed, nothing else.
     conn: Option<C>,
     resends: u8,
+    sent: Instant,
 }
 
 impl<C> Default for Core<C> {
@@ -203,6 +205,25 @@ impl<C> Core<C> {
         }
         self.changed.push(pool);
         self.poke(pool);
+    }
+
+    /// Whether some worker has connections it has not answered.
+    pub fn has_flights(&self) -> bool {
+        self.workers.values().any(|w| !w.flights.is_empty())
+    }
+
+    /// Marks stalled the workers whose oldest unanswered connection was sent before
+    /// `now - after`: a worker whose event loop is stuck gets no more (as Node's round-robin
+    /// sends nothing to a worker that has not answered its last one).
+    pub fn mark_stalls(&mut self, now: Instant, after: Duration) {
+        for w in self.workers.values_mut() {
+            if w.flights
+                .first()
+                .is_some_and(|f| now.duration_since(f.sent) >= after)
+            {
+                w.stalled = true;
+            }
+        }
     }
 
     /// The worker on `chan` answered: its event loop turns, so it accepts on its own
@@ -487,6 +508,7 @@ fn dispatch<C>(
                 pool: id,
                 conn: Some(q.conn),
                 resends: 0,
+                sent: Instant::now(),
             });
         } else {
             w.broken = true;
@@ -537,7 +559,8 @@ struct Listener {
     watch: Option<Watch>,
 }
 
-/// When the owner of a direct listener counts as stalled (`rrCreate`'s `adaptive` option).
+/// When a worker counts as stalled: `rrCreate`'s `adaptive` option for direct listeners;
+/// `STALL` for unanswered connections when no listener sets it.
 #[derive(Clone, Copy, Debug)]
 pub struct Stall {
     /// How often the accept queue is looked at.
@@ -545,6 +568,11 @@ pub struct Stall {
     /// A queue that has not shrunk (and not emptied) for this long is stalled.
     pub after: Duration,
 }
+
+pub const STALL: Stall = Stall {
+    check: Duration::from_millis(5),
+    after: Duration::from_millis(20),
+};
 
 struct Watch {
     stall: Stall,
@@ -655,16 +683,21 @@ impl<C: Link> Scheduler<C> {
     /// Looks at the owned direct listeners' accept queues if it is time; steals from a
     /// stalled owner. The time until the next look, if any listener is watched.
     pub fn watch(&mut self, r: &impl Wire<C>, now: Instant) -> Option<Duration> {
-        let due = self.next_watch?;
+        let Some(stall) = self.stall() else {
+            self.next_watch = None;
+            return None;
+        };
+        let due = *self.next_watch.get_or_insert(now + stall.check);
         if now < due {
             return Some(due - now);
         }
-        let mut check: Option<Duration> = None;
+        if self.core.has_flights() {
+            self.core.mark_stalls(now, stall.after);
+        }
         for (&id, l) in self.listeners.iter_mut() {
             let Some(w) = l.watch.as_mut() else {
                 continue;
             };
-            check = Some(check.map_or(w.stall.check, |c| c.min(w.stall.check)));
             if self.core.accepting_owner(id).is_none() {
                 w.since = None;
                 w.last = 0;
@@ -680,9 +713,20 @@ impl<C: Link> Scheduler<C> {
             }
             w.last = len;
         }
-        self.next_watch = check.map(|c| now + c);
+        self.next_watch = Some(now + stall.check);
         self.sync(r);
-        check
+        Some(stall.check)
+    }
+
+    /// The tightest stall setting of the direct listeners (STALL without any), or None when
+    /// there is nothing to watch: no direct listener and no connection unanswered.
+    fn stall(&self) -> Option<Stall> {
+        let set = self.listeners.values().filter_map(|l| l.watch.as_ref());
+        let tightest = set.map(|w| w.stall).reduce(|a, b| Stall {
+            check: a.check.min(b.check),
+            after: a.after.min(b.after),
+        });
+        tightest.or_else(|| self.core.has_flights().then_some(STALL))
     }
 
     /// Whether the reactor thread must be woken to (re)start watching.
@@ -1247,5 +1291,35 @@ mod tests {
             h.offer(2);
         }
         assert!(h.since(n).iter().filter(|s| s.0 == 10).count() >= 2);
+    }
+
+    #[test]
+    fn a_worker_sitting_on_a_connection_gets_no_more() {
+        let mut h = Harness::pool(&[10, 20]);
+        h.offer(1);
+        h.offer(1);
+        let (chan, seq) = h.seq_of(2);
+        assert_eq!(chan, 20);
+        h.reply(chan, seq, true);
+        // 10 has not answered connection 1 for a while; 20 is busy but answers.
+        let later = Instant::now() + Duration::from_secs(1);
+        h.core.mark_stalls(later, STALL.after);
+        let n = h.sent.len();
+        for _ in 0..6 {
+            h.offer(1);
+        }
+        assert!(h.since(n).iter().all(|s| s.0 == 20), "{:?}", h.since(n));
+        // Not yet stalled: nothing changes.
+        h.core.mark_stalls(Instant::now(), STALL.after);
+        let (chan, seq) = h.seq_of(1);
+        assert!(h.reply(chan, seq, true));
+        let n = h.sent.len();
+        for _ in 0..6 {
+            h.offer(1);
+        }
+        assert!(
+            h.since(n).iter().any(|s| s.0 == 10),
+            "answered: dealt to again"
+        );
     }
 }
