@@ -1,6 +1,6 @@
 // Types of `rust-cluster`: @types/node's `node:cluster`, plus rust-cluster's
-// `maxMessageSize` option in the settings workers are forked with and its SCHED_REUSEPORT
-// scheduling policy. A program typed against `cluster` compiles unchanged against
+// `maxMessageSize` option in the settings workers are forked with, its SCHED_REUSEPORT and
+// SCHED_ADAPTIVE scheduling policies and SCHED_ADAPTIVE's `adaptive` settings. A program typed against `cluster` compiles unchanged against
 // `rust-cluster`.
 //
 // @types/node declares `cluster` as an ES module with a default export. This file is a
@@ -20,6 +20,23 @@ declare namespace cluster {
          * only; Node has no such limit).
          */
         maxMessageSize?: number | undefined;
+        /** SCHED_ADAPTIVE's timings (rust-cluster only), each in ms, > 0 and <= 60000. */
+        adaptive?: AdaptiveSettings | undefined;
+    }
+
+    export interface AdaptiveSettings {
+        /** How often each worker's accept queue is looked at. Default 5. */
+        checkInterval?: number | undefined;
+        /**
+         * A worker whose accept queue has not shrunk, or who has not answered a connection
+         * handed to it, for this long is stalled: the primary deals its connections to the
+         * others until it answers. Default 20.
+         */
+        stallThreshold?: number | undefined;
+        /** How long the socket of a worker that left waits for a new worker. Default 1000. */
+        orphanTimeout?: number | undefined;
+        /** How often to look for other processes' sockets in the port's group. Default 1000. */
+        strangerCheck?: number | undefined;
     }
 
     export interface Cluster extends nodeCluster.Cluster {
@@ -29,6 +46,12 @@ declare namespace cluster {
          * (`NODE_CLUSTER_SCHED_POLICY=reuseport`).
          */
         readonly SCHED_REUSEPORT: number;
+        /**
+         * rust-cluster's fourth policy: SCHED_REUSEPORT's socket per worker, kept by the
+         * primary, which accepts on a worker's socket when that worker dies or stalls
+         * (`NODE_CLUSTER_SCHED_POLICY=adaptive`).
+         */
+        readonly SCHED_ADAPTIVE: number;
         readonly settings: ClusterSettings;
         setupPrimary(settings?: ClusterSettings): void;
         /** @deprecated since v16.0.0 - use setupPrimary. */

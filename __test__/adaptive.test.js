@@ -258,3 +258,15 @@ test('a socket of another process in the port\'s SO_REUSEPORT group is reported'
     c.close();
   }
 });
+
+test('setupPrimary checks the adaptive settings', () => {
+  const cluster = require(ROOT);
+  assert.equal(cluster.SCHED_ADAPTIVE, 4);
+  assert.throws(() => cluster.setupPrimary({ adaptive: 5 }), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => cluster.setupPrimary({ adaptive: { stallThreshold: '20' } }), { code: 'ERR_INVALID_ARG_TYPE' });
+  for (const bad of [0, -1, 60001, NaN]) {
+    assert.throws(() => cluster.setupPrimary({ adaptive: { checkInterval: bad } }), { code: 'ERR_OUT_OF_RANGE' });
+  }
+  cluster.setupPrimary({ adaptive: { orphanTimeout: 50 } });
+  assert.deepEqual(cluster.settings.adaptive, { orphanTimeout: 50 });
+});

@@ -97,6 +97,8 @@ spawn('ls', [], { stdio: ['ignore', 'pipe', 'ignore'], maxMessageSize: 64 }).std
 cluster.setupPrimary({ exec: 'w.js', maxMessageSize: 4096 });
 const size: number | undefined = cluster.settings.maxMessageSize;
 cluster.schedulingPolicy = cluster.SCHED_REUSEPORT;
+cluster.schedulingPolicy = cluster.SCHED_ADAPTIVE;
+cluster.setupPrimary({ adaptive: { stallThreshold: 50, orphanTimeout: 2000 } });
 
 const sup = supervise({ exec: 'app.js', instances: 'max', maxMemory: '512M', restart: { delay: 50 } });
 sup.on('restart', (worker, code, signal, delay: number) => worker.process.pid);
