@@ -20,13 +20,13 @@ const {
 const {
   convertToValidSignal,
   getValidatedPath,
-  isInt32,
   signalName,
   validateArgumentNullCheck,
   validateArgumentsNullCheck,
   validateArray,
   validateBoolean,
   validateFunction,
+  validateId,
   validateObject,
   validateOneOf,
   validateString,
@@ -164,12 +164,8 @@ function normalizeSpawnArguments(file, args, options) {
   let cwd = options.cwd;
   if (cwd != null) cwd = getValidatedPath(cwd, 'options.cwd');
   if (options.detached != null) validateBoolean(options.detached, 'options.detached');
-  if (options.uid != null && !isInt32(options.uid)) {
-    throw new ERR_INVALID_ARG_TYPE('options.uid', 'int32', options.uid);
-  }
-  if (options.gid != null && !isInt32(options.gid)) {
-    throw new ERR_INVALID_ARG_TYPE('options.gid', 'int32', options.gid);
-  }
+  validateId(options.uid, 'options.uid');
+  validateId(options.gid, 'options.gid');
   if (options.shell != null && typeof options.shell !== 'boolean' &&
       typeof options.shell !== 'string') {
     throw new ERR_INVALID_ARG_TYPE('options.shell', ['boolean', 'string'], options.shell);

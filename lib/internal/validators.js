@@ -9,6 +9,11 @@ const {
   ERR_OUT_OF_RANGE,
   ERR_UNKNOWN_SIGNAL,
 } = require('./errors');
+const { NODE_MAJOR } = require('./node_major');
+
+// Node 26 checks `timeout`, `maxBuffer`, `uid` and `gid` with its general number validators
+// (a type error for a non-number, the range spelled out); earlier majors with ad-hoc tests.
+const GENERAL_NUMBER_CHECKS = NODE_MAJOR >= 26;
 
 const isInt32 = (value) => value === (value | 0);
 
@@ -38,7 +43,8 @@ function validateArray(value, name, minLength = 0) {
   }
 }
 
-function validateInteger(value, name, min, max) {
+function validateInteger(value, name, min = Number.MIN_SAFE_INTEGER,
+  max = Number.MAX_SAFE_INTEGER) {
   if (typeof value !== 'number') throw new ERR_INVALID_ARG_TYPE(name, 'number', value);
   if (!Number.isInteger(value)) throw new ERR_OUT_OF_RANGE(name, 'an integer', value);
   if (value < min || value > max) {
@@ -48,6 +54,21 @@ function validateInteger(value, name, min, max) {
 
 function validateUint32(value, name, positive = false) {
   validateInteger(value, name, positive ? 1 : 0, 4294967295);
+}
+
+function validateInt32(value, name) {
+  validateInteger(value, name, -2147483648, 2147483647);
+}
+
+// A number within the bounds given (either may be left out); NaN fails any bound.
+function validateNumber(value, name, min, max) {
+  if (typeof value !== 'number') throw new ERR_INVALID_ARG_TYPE(name, 'number', value);
+  const bounded = min != null || max != null;
+  if ((min != null && value < min) || (max != null && value > max) ||
+      (bounded && Number.isNaN(value))) {
+    const range = [min != null && `>= ${min}`, max != null && `<= ${max}`].filter(Boolean);
+    throw new ERR_OUT_OF_RANGE(name, range.join(' && '), value);
+  }
 }
 
 function validateOneOf(value, name, allowed) {
@@ -66,15 +87,28 @@ function validateAbortSignal(signal, name) {
 }
 
 function validateTimeout(timeout) {
-  if (timeout != null && !(Number.isInteger(timeout) && timeout >= 0)) {
+  if (timeout == null) return;
+  if (GENERAL_NUMBER_CHECKS) {
+    validateInteger(timeout, 'timeout', 0);
+  } else if (!(Number.isInteger(timeout) && timeout >= 0)) {
     throw new ERR_OUT_OF_RANGE('timeout', 'an unsigned integer', timeout);
   }
 }
 
 function validateMaxBuffer(maxBuffer) {
-  if (maxBuffer != null && !(typeof maxBuffer === 'number' && maxBuffer >= 0)) {
+  if (maxBuffer == null) return;
+  if (GENERAL_NUMBER_CHECKS) {
+    validateNumber(maxBuffer, 'options.maxBuffer', 0);
+  } else if (!(typeof maxBuffer === 'number' && maxBuffer >= 0)) {
     throw new ERR_OUT_OF_RANGE('options.maxBuffer', 'a positive number', maxBuffer);
   }
+}
+
+// options.uid / options.gid.
+function validateId(value, name) {
+  if (value == null) return;
+  if (GENERAL_NUMBER_CHECKS) validateInt32(value, name);
+  else if (!isInt32(value)) throw new ERR_INVALID_ARG_TYPE(name, 'int32', value);
 }
 
 // NUL cannot cross execve(): reject it up front with Node's message.
@@ -139,7 +173,6 @@ function sanitizeKillSignal(killSignal) {
 module.exports = {
   convertToValidSignal,
   getValidatedPath,
-  isInt32,
   sanitizeKillSignal,
   signalName,
   validateAbortSignal,
@@ -148,6 +181,7 @@ module.exports = {
   validateArray,
   validateBoolean,
   validateFunction,
+  validateId,
   validateInteger,
   validateMaxBuffer,
   validateObject,
