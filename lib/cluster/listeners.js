@@ -11,6 +11,10 @@
 //     accepting process, and a worker stops accepting only when it closes its server;
 //   remove(worker) -> true when no worker is left and the socket is closed;
 //   has(worker): the worker holds this listener;
+//   stop(onStopped): stops listening before the workers are told to leave (a graceful
+//     shutdown); onStopped() runs once every connection accepted on the socket has been
+//     answered by a worker. Only round-robin holds any: under the shared policies the
+//     workers' own servers accept;
 //   closed: no socket is open; the primary drops the key after a failed add, and the
 //     next query for a key whose handle is closed makes a new one.
 // The sockets are made by the addon (listenSocket). One sent to workers is wrapped in a
@@ -19,6 +23,7 @@
 const fs = require('node:fs');
 const net = require('node:net');
 const binding = require('../binding');
+const reactor = require('../internal/reactor');
 const { channelIdOf } = require('../internal/ipc/channel');
 
 const SCHED_NONE = 1;
@@ -100,6 +105,7 @@ class RoundRobin {
     this.dealt = new Set(); // channel ids the scheduler deals connections to
     this.drained = new Set(); // ids of workers drained (dealt to no more once others are)
     this.leaving = []; // channel ids no longer dealt to whose rrRemove waits (release())
+    this.onStopped = null; // stop()'s callbacks until the addon says all is answered
     this.path = socketPath(address, message);
     const sock = binding.listenSocket(socketOptions(address, message, message.port, false));
     this.errno = sock.errno;
@@ -167,6 +173,25 @@ class RoundRobin {
     return true;
   }
 
+  // The addon accepts what waits in the socket and closes it (new connections are
+  // refused); what it accepted is still dealt to the workers added, and onStopped() runs
+  // once all of it has been answered (or the listener closed without a worker).
+  stop(onStopped) {
+    if (this.id === null) {
+      process.nextTick(onStopped);
+    } else if (this.onStopped !== null) {
+      this.onStopped.push(onStopped);
+    } else {
+      this.onStopped = [onStopped];
+      reactor.watchStopped(this.id, () => {
+        const waiting = this.onStopped;
+        this.onStopped = null;
+        for (const callback of waiting) callback();
+      });
+      binding.rrStop(this.id);
+    }
+  }
+
   // rrRemove for the workers that left; true if that closed the listener (a closed
   // handle is replaced at the next query for its key).
   release() {
@@ -207,6 +232,10 @@ class Shared {
   }
 
   drain() {}
+
+  stop(onStopped) {
+    process.nextTick(onStopped);
+  }
 
   remove(worker) {
     if (!this.workers.delete(worker.id) || this.workers.size > 0) return false;
@@ -251,6 +280,10 @@ class ReusePort {
   }
 
   drain() {}
+
+  stop(onStopped) {
+    process.nextTick(onStopped);
+  }
 
   remove(worker) {
     const handle = this.handles.get(worker.id);

@@ -14,7 +14,7 @@ const { createListener, SCHED_NONE, SCHED_RR, SCHED_REUSEPORT } = require('./lis
 const { advance, stateOf, phases } = require('./worker_state');
 const { getInspectPort, isUsingInspector } = require('./inspector');
 const { ERR_SOCKET_BAD_PORT } = require('../internal/errors');
-const { internal, sendHelper } = require('./utils');
+const { internal, sendHelper, kStopListening } = require('./utils');
 
 const cluster = new EventEmitter();
 // Emits 'disconnect' when cluster.workers becomes empty (cluster.disconnect(cb)).
@@ -173,6 +173,20 @@ cluster.disconnect = function disconnect(cb) {
   }
   if (typeof cb === 'function') intercom.once('disconnect', cb);
 };
+
+// Before the workers are told to leave (the supervisor's shutdown): each listener stops
+// listening and deals out what it accepted; `callback` runs once the workers have answered
+// all of it. Plain cluster.disconnect() does not: Node's closes the listeners as the
+// workers leave, at once.
+function stopListening(callback) {
+  let pending = listeners.size + 1;
+  const stopped = () => {
+    if (--pending === 0) callback();
+  };
+  for (const listener of listeners.values()) listener.stop(stopped);
+  stopped();
+}
+Object.defineProperty(cluster, kStopListening, { value: stopListening });
 
 function removeWorker(worker) {
   delete cluster.workers[worker.id];
