@@ -3,16 +3,12 @@
 // unmodified apps (fixtures/supervisor/) listening on port 0, under real load.
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { execFileSync } = require('node:child_process');
 const { once } = require('node:events');
-const fs = require('node:fs');
-const http = require('node:http');
-const os = require('node:os');
 const path = require('node:path');
 const cluster = require('..');
 const { supervise } = require('../lib/supervisor');
 const { restartDelay } = require('../lib/supervisor/backoff');
-const { get, load } = require('./helpers/http_load');
+const { closeRequest, get, holdFifo, load } = require('./helpers/http_load');
 
 const APPS = path.join(__dirname, 'fixtures', 'supervisor');
 const app = (name) => path.join(APPS, name);
@@ -158,46 +154,10 @@ test('shutdown answers every accepted request; a worker ignoring disconnect is S
   }
 });
 
-// A `Connection: close` request on a connection of its own. `connectedAt` is set
-// (performance.now()) once the kernel has accepted the connection: the handshake is done,
-// though neither the primary nor a worker may have accepted it yet. `connected` resolves
-// then (or when the request fails before); `done` resolves with { status } or { error }.
-function closeRequest(port, query = '') {
-  const r = { connectedAt: null, connected: null, done: null };
-  let connected;
-  r.connected = new Promise((resolve) => { connected = resolve; });
-  r.done = new Promise((resolve) => {
-    const fail = (error) => resolve({ error: error.code ?? error.message });
-    const req = http.get({
-      host: '127.0.0.1', port, path: `/${query}`, agent: false, headers: { connection: 'close' },
-    }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode }));
-      res.on('error', fail);
-    });
-    req.on('socket', (socket) => socket.once('connect', () => {
-      r.connectedAt = performance.now();
-      connected();
-    }));
-    req.on('error', fail);
-    req.setTimeout(10_000, () => req.destroy(Object.assign(new Error('no answer'), { code: 'TIMEOUT' })));
-  });
-  r.done.then(connected);
-  return r;
-}
-
 // `count` workers' event loops blocked (GET /?hold): they answer nothing, not even the
-// primary's hand-offs, until release() writes to the FIFO they read.
+// primary's hand-offs, until release().
 async function holdWorkers(t, port, count) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rust-cluster-hold-'));
-  const fifo = path.join(dir, 'hold');
-  execFileSync('mkfifo', [fifo]);
-  // Read and write: neither this open nor the workers' opens wait for the other end.
-  const fd = fs.openSync(fifo, 'r+');
-  t.after(() => {
-    fs.closeSync(fd);
-    fs.rmSync(dir, { recursive: true });
-  });
+  const { fifo, release } = holdFifo(t);
   const holding = new Set();
   let allHolding;
   const held = new Promise((resolve) => { allHolding = resolve; });
@@ -211,7 +171,7 @@ async function holdWorkers(t, port, count) {
   const requests = Array.from({ length: count }, () => get(port, `?hold=${encodeURIComponent(fifo)}`));
   await held;
   cluster.removeListener('message', onMessage);
-  return { requests, release: () => fs.writeSync(fd, Buffer.alloc(count)) };
+  return { requests, release: () => release(count) };
 }
 
 test('shutdown under Connection: close answers every connection the kernel accepted before it', { timeout: TIMEOUT }, async (t) => {
