@@ -9,7 +9,7 @@ const http = require('node:http');
 const path = require('node:path');
 const readline = require('node:readline');
 const { once } = require('node:events');
-const { get, load } = require('./helpers/http_load');
+const { closeRequest, get, holdFifo, load } = require('./helpers/http_load');
 
 const BIN = path.join(__dirname, '..', 'bin', 'rust-cluster.js');
 const APPS = path.join(__dirname, 'fixtures', 'supervisor');
@@ -132,4 +132,26 @@ test('SIGUSR2 prints stats, SIGHUP reloads under load, metrics served, SIGTERM e
   assert.deepEqual(await cli.exit(), { code: 0, signal: null });
   assert.ok(Date.now() - started < 5000, 'exited within killTimeout');
   assert.ok(cli.lines.stderr.some((line) => /all workers exited/.test(line)));
+});
+
+test('SIGTERM under Connection: close answers every connection the kernel accepted before it', { timeout: TIMEOUT }, async (t) => {
+  const cli = run(t, [path.join(APPS, 'http_app.js'), '-i', '2', '--prefix-logs']);
+  const port = Number(/listening on (\d+)/.exec(await cli.waitFor('stdout', /^\[1\] listening on/))[1]);
+  await cli.waitFor('stderr', /2 workers ready/);
+  // Both workers' event loops blocked: they answer nothing, not even the hand-offs, so of
+  // the 96 connections 32 wait in the listening socket's backlog (the rest are dealt).
+  const { fifo, release } = holdFifo(t);
+  const held = [1, 2].map(() => get(port, `?hold=${encodeURIComponent(fifo)}`));
+  await cli.waitFor('stdout', /^\[1\] holding the process$/);
+  await cli.waitFor('stdout', /^\[2\] holding the process$/);
+  const waiting = Array.from({ length: 96 }, () => closeRequest(port));
+  await Promise.all(waiting.map((r) => r.connected));
+  cli.child.kill('SIGTERM');
+  // The primary has stopped its listener once new connections are refused.
+  await cli.waitFor('stderr', /stopped listening/);
+  release(2);
+  const failed = (await Promise.all(waiting.map((r) => r.done))).filter((o) => o.status !== 200);
+  assert.deepEqual(failed, [], `${failed.length} of 96 held connections failed`);
+  for (const { status } of await Promise.all(held)) assert.equal(status, 200);
+  assert.deepEqual(await cli.exit(), { code: 0, signal: null });
 });

@@ -8,7 +8,7 @@ const path = require('node:path');
 const cluster = require('..');
 const { supervise } = require('../lib/supervisor');
 const { restartDelay } = require('../lib/supervisor/backoff');
-const { get, load } = require('./helpers/http_load');
+const { closeRequest, get, holdFifo, load } = require('./helpers/http_load');
 
 const APPS = path.join(__dirname, 'fixtures', 'supervisor');
 const app = (name) => path.join(APPS, name);
@@ -151,6 +151,87 @@ test('shutdown answers every accepted request; a worker ignoring disconnect is S
     const [, code, signal] = await exit;
     assert.deepEqual({ code, signal }, { code: null, signal: 'SIGKILL' });
     assert.ok(took >= killTimeout - 5 && took < killTimeout + 2000, `killed after ${took} ms`);
+  }
+});
+
+// `count` workers' event loops blocked (GET /?hold): they answer nothing, not even the
+// primary's hand-offs, until release().
+async function holdWorkers(t, port, count) {
+  const { fifo, release } = holdFifo(t);
+  const holding = new Set();
+  let allHolding;
+  const held = new Promise((resolve) => { allHolding = resolve; });
+  const onMessage = (worker, message) => {
+    if (message !== 'holding') return;
+    holding.add(worker.id);
+    if (holding.size === count) allHolding();
+  };
+  cluster.on('message', onMessage);
+  // Ties rotate: idle workers each get one of these.
+  const requests = Array.from({ length: count }, () => get(port, `?hold=${encodeURIComponent(fifo)}`));
+  await held;
+  cluster.removeListener('message', onMessage);
+  return { requests, release: () => release(count) };
+}
+
+test('shutdown under Connection: close answers every connection the kernel accepted before it', { timeout: TIMEOUT }, async (t) => {
+  {
+    // The workers hold; then 96 connections: the primary deals 32 to each worker (its
+    // window) and 32 wait in the listening socket's backlog when shutdown() is called.
+    const listening = nextPort();
+    const sup = start(t, { exec: app('http_app.js'), instances: 2 });
+    await sup.ready;
+    const port = await listening;
+    const exits = [];
+    sup.on('exit', (worker, code, signal) => exits.push({ code, signal }));
+    const { requests, release } = await holdWorkers(t, port, 2);
+    const waiting = Array.from({ length: 96 }, () => closeRequest(port));
+    await Promise.all(waiting.map((r) => r.connected));
+    const shutdown = sup.shutdown();
+    release();
+    const outcomes = await Promise.all(waiting.map((r) => r.done));
+    const failed = outcomes.filter((o) => o.status !== 200);
+    assert.deepEqual(failed, [], `${failed.length} of 96 held connections failed`);
+    for (const { status } of await Promise.all(requests)) assert.equal(status, 200);
+    await shutdown;
+    assert.deepEqual(exits, [{ code: 0, signal: null }, { code: 0, signal: null }]);
+  }
+  {
+    // 16 clients opening connections back to back; shutdown() once 400 requests are
+    // answered. Connections made after it may be refused; none made before may fail.
+    const port = nextPort();
+    const sup = start(t, { exec: app('http_app.js'), instances: 2 });
+    await sup.ready;
+    const p = await port;
+    let stoppedAt = null;
+    let answered = 0;
+    let enough;
+    const warm = new Promise((resolve) => { enough = resolve; });
+    const results = [];
+    const clients = Array.from({ length: 16 }, async () => {
+      // Each client's last request is the first it starts after the shutdown.
+      for (let after = false; !after;) {
+        after = stoppedAt !== null;
+        const r = closeRequest(p);
+        const outcome = await r.done;
+        results.push({ ...outcome, connectedAt: r.connectedAt });
+        if (outcome.status === 200 && ++answered === 400) enough();
+      }
+    });
+    await warm;
+    stoppedAt = performance.now();
+    await sup.shutdown();
+    await Promise.all(clients);
+    const before = results.filter((r) => r.connectedAt !== null && r.connectedAt < stoppedAt);
+    const failed = before.filter((r) => r.status !== 200);
+    assert.deepEqual(failed, [], `${failed.length} of ${before.length} requests connected before the shutdown failed`);
+    // After it: served if the stop's accept loop took them, else refused (or reset, if the
+    // handshake ended between that loop and the socket's close).
+    const after = results.filter((r) => !before.includes(r));
+    assert.ok(after.length >= 16);
+    for (const r of after) {
+      assert.ok(r.status === 200 || ['ECONNREFUSED', 'ECONNRESET'].includes(r.error), JSON.stringify(r));
+    }
   }
 });
 

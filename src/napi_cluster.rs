@@ -1,11 +1,11 @@
 //! JS exports for the cluster primary (docs/internals.md, "Cluster"): listenSocket, rrCreate,
-//! rrAdd, rrRemove, rrClose, rrOwner.
+//! rrAdd, rrRemove, rrClose, rrStop, rrOwner, rrStrangers.
 // napi-derive registers exports only outside cfg(test), so unit-test builds see them unused.
 #![cfg_attr(test, allow(dead_code))]
 use crate::cluster::listen::{self, Kind, Options};
 use crate::cluster::scheduler::Stall;
 use crate::napi_ipc::owner;
-use crate::owner::lock;
+use crate::owner::{lock, Event};
 use napi::bindgen_prelude::Either;
 use napi::{Env, Error, Result, Status};
 use napi_derive::napi;
@@ -185,6 +185,21 @@ pub fn rr_close(env: Env, id: u32) -> Result<()> {
         r.with_scheduler(|s, r| s.close(r, id));
     }
     Ok(())
+}
+
+/// `rrStop(id) -> boolean`: the listener accepts what waits in its socket, closes the socket
+/// (new connections are refused) and deals what it accepted to its workers; a `stopped`
+/// event with `id` follows once all of it has been answered, or the listener closed. False
+/// (and no event) for an unknown or closed id.
+#[napi]
+pub fn rr_stop(env: Env, id: u32) -> Result<bool> {
+    let (r, owner) = owner(&env)?;
+    if !lock(&owner.listeners).contains(&id) {
+        return Ok(false);
+    }
+    let to = owner.clone();
+    let done = Box::new(move || to.push([Event::Stopped { listener: id }]));
+    Ok(r.with_scheduler(|s, r| s.stop(r, id, done)))
 }
 
 /// `rrOwner(id, channelId)`: the worker on that channel accepts on direct listener `id`

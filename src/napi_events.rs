@@ -13,6 +13,7 @@ const DRAIN: u32 = 2;
 const ERROR: u32 = 3;
 const CLOSE: u32 = 4;
 const FATAL: u32 = 5;
+const STOPPED: u32 = 6;
 
 /// The flat JS array of `events`.
 pub fn events_value(env: &Env, events: Vec<Event>) -> Result<JsObject> {
@@ -80,6 +81,12 @@ pub fn events_value(env: &Env, events: Vec<Event>) -> Result<JsObject> {
                 put(num(channel)?)?;
                 put(text(&code)?)?;
                 put(text(&message)?)?;
+            }
+            Event::Stopped { listener } => {
+                put(num(STOPPED)?)?;
+                put(num(listener)?)?;
+                put(null()?)?;
+                put(null()?)?;
             }
             Event::Fatal { message } => {
                 put(num(FATAL)?)?;

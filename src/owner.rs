@@ -41,6 +41,10 @@ pub enum Event {
     Close {
         channel: u32,
     },
+    /// A stopped round-robin listener (`rrStop`) has had all its connections answered.
+    Stopped {
+        listener: u32,
+    },
     /// The reactor thread stopped (its poller failed): nothing more will be delivered.
     Fatal {
         message: String,

@@ -1029,6 +1029,7 @@ mod tests {
         assert_eq!(kill(pid, libc::SIGTERM), Err(Errno::ESRCH));
 
         round_robin(&mut d);
+        round_robin_stop(&mut d);
         release_lets_go();
         local_poller();
     }
@@ -1291,5 +1292,52 @@ mod tests {
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
         channel_close(chan2);
         d.until(closed(chan2));
+    }
+
+    /// rrStop through the reactor: connections waiting in the socket (no worker yet, so none
+    /// was accepted) are taken before it closes, new ones are refused, and the `stopped`
+    /// event comes through the owner's queue once a worker has answered each of them.
+    fn round_robin_stop(d: &mut Drainer) {
+        use std::os::fd::IntoRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let id = with_scheduler(|s, r| s.create(r, "k", listener.into_raw_fd())).unwrap();
+        let mut clients: Vec<_> = (0..3)
+            .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).unwrap())
+            .collect();
+        let owner = me().clone();
+        let done = Box::new(move || owner.push([Event::Stopped { listener: id }]));
+        assert!(with_scheduler(|s, r| s.stop(r, id, done)));
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "refused once stopped"
+        );
+        let (chan, sock) = channel(Serialization::Json, 1 << 20);
+        let mut w = FakeWorker {
+            sock,
+            buf: Vec::new(),
+            fds: Default::default(),
+        };
+        with_scheduler(|s, r| s.add(r, id, channel_handle(chan).unwrap()));
+        // In the order the clients connected.
+        for c in &mut clients {
+            let (seq, conn) = w.newconn();
+            w.answer(seq, true);
+            served(c, conn);
+        }
+        let stopped = |evs: &[Event]| {
+            evs.iter()
+                .any(|e| matches!(e, Event::Stopped { listener } if *listener == id))
+        };
+        let evs = d.until(stopped);
+        assert_eq!(
+            evs.iter()
+                .filter(|e| stopped(std::slice::from_ref(e)))
+                .count(),
+            1
+        );
+        assert!(with_scheduler(|s, r| s.remove(r, id, chan)));
+        channel_close(chan);
+        d.until(closed(chan));
     }
 }

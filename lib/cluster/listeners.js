@@ -11,6 +11,10 @@
 //     accepting process, and a worker stops accepting only when it closes its server;
 //   remove(worker) -> true when no worker is left and the socket is closed;
 //   has(worker): the worker holds this listener;
+//   stop(onStopped): stops listening before the workers are told to leave (a graceful
+//     shutdown); onStopped() runs once every connection accepted on the socket has been
+//     answered by a worker. Only round-robin holds any: under the shared policies the
+//     workers' own servers accept;
 //   closed: no socket is open; the primary drops the key after a failed add, and the
 //     next query for a key whose handle is closed makes a new one.
 // The sockets are made by the addon (listenSocket). One sent to workers is wrapped in a
@@ -19,6 +23,7 @@
 const fs = require('node:fs');
 const net = require('node:net');
 const binding = require('../binding');
+const reactor = require('../internal/reactor');
 const { channelIdOf } = require('../internal/ipc/channel');
 
 const SCHED_NONE = 1;
@@ -118,6 +123,7 @@ class RoundRobin {
     this.dealt = new Set(); // channel ids the scheduler deals connections to
     this.drained = new Set(); // ids of workers drained (dealt to no more once others are)
     this.leaving = []; // channel ids no longer dealt to whose rrRemove waits (release())
+    this.onStopped = null; // stop()'s callbacks until the addon says all is answered
     this.path = socketPath(address, message);
     const sock = binding.listenSocket(socketOptions(address, message, message.port, false));
     this.errno = sock.errno;
@@ -185,6 +191,25 @@ class RoundRobin {
     return true;
   }
 
+  // The addon accepts what waits in the socket and closes it (new connections are
+  // refused); what it accepted is still dealt to the workers added, and onStopped() runs
+  // once all of it has been answered (or the listener closed without a worker).
+  stop(onStopped) {
+    if (this.id === null) {
+      process.nextTick(onStopped);
+    } else if (this.onStopped !== null) {
+      this.onStopped.push(onStopped);
+    } else {
+      this.onStopped = [onStopped];
+      reactor.watchStopped(this.id, () => {
+        const waiting = this.onStopped;
+        this.onStopped = null;
+        for (const callback of waiting) callback();
+      });
+      binding.rrStop(this.id);
+    }
+  }
+
   // rrRemove for the workers that left; true if that closed the listener (a closed
   // handle is replaced at the next query for its key).
   release() {
@@ -225,6 +250,10 @@ class Shared {
   }
 
   drain() {}
+
+  stop(onStopped) {
+    process.nextTick(onStopped);
+  }
 
   remove(worker) {
     if (!this.workers.delete(worker.id) || this.workers.size > 0) return false;
@@ -270,6 +299,10 @@ class ReusePort {
 
   drain() {}
 
+  stop(onStopped) {
+    process.nextTick(onStopped);
+  }
+
   remove(worker) {
     const handle = this.handles.get(worker.id);
     if (handle === undefined) return false;
@@ -297,6 +330,7 @@ class Adaptive {
     this.sockets = []; // { id: scheduler listener, handle, fd, owner: worker id | null, timer }
     this.strangers = new Set(); // inodes of other processes' sockets found in the group
     this.checker = null;
+    this.retiring = new Set(); // ids of closed sockets whose accepted connections go out
   }
 
   get closed() {
@@ -393,12 +427,26 @@ class Adaptive {
     return false;
   }
 
+  // Closes an ownerless socket without losing its queue: the scheduler accepts what waits
+  // there and closes its copy (rrStop), then the handle, the last descriptor, goes; what was
+  // accepted is dealt to the workers before the listener is dropped.
   retire(sock) {
     const i = this.sockets.indexOf(sock);
     if (i === -1 || sock.owner !== null) return;
     this.sockets.splice(i, 1);
-    binding.rrClose(sock.id);
+    this.retiring.add(sock.id);
+    reactor.watchStopped(sock.id, () => {
+      this.retiring.delete(sock.id);
+      binding.rrClose(sock.id);
+    });
+    binding.rrStop(sock.id);
     sock.handle.close();
+  }
+
+  // Under SCHED_ADAPTIVE the workers' own servers accept, and a leaving worker's queue goes
+  // to the others (remove()): nothing to wait for here.
+  stop(onStopped) {
+    process.nextTick(onStopped);
   }
 
   close() {
@@ -409,6 +457,8 @@ class Adaptive {
       binding.rrClose(sock.id);
       sock.handle.close();
     }
+    for (const id of this.retiring) binding.rrClose(id);
+    this.retiring.clear();
     this.sockets = [];
     this.dealt.clear();
   }

@@ -19,7 +19,7 @@ const {
   ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ERR_SOCKET_BAD_PORT,
 } = require('../internal/errors');
 const { validateObject } = require('../internal/validators');
-const { internal, sendHelper } = require('./utils');
+const { internal, sendHelper, kStopListening } = require('./utils');
 
 const cluster = new EventEmitter();
 // Emits 'disconnect' when cluster.workers becomes empty (cluster.disconnect(cb)).
@@ -201,6 +201,20 @@ cluster.disconnect = function disconnect(cb) {
   }
   if (typeof cb === 'function') intercom.once('disconnect', cb);
 };
+
+// Before the workers are told to leave (the supervisor's shutdown): each listener stops
+// listening and deals out what it accepted; `callback` runs once the workers have answered
+// all of it. Plain cluster.disconnect() does not: Node's closes the listeners as the
+// workers leave, at once.
+function stopListening(callback) {
+  let pending = listeners.size + 1;
+  const stopped = () => {
+    if (--pending === 0) callback();
+  };
+  for (const listener of listeners.values()) listener.stop(stopped);
+  stopped();
+}
+Object.defineProperty(cluster, kStopListening, { value: stopListening });
 
 function removeWorker(worker) {
   delete cluster.workers[worker.id];

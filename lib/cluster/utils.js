@@ -6,6 +6,11 @@
 
 let seq = 0;
 
+// The primary's `cluster[kStopListening](callback)`: every listener stops listening, and
+// `callback` runs once what they accepted has been answered by the workers (the
+// supervisor's shutdown, before it tells the workers to leave). Not part of Node's API.
+const kStopListening = Symbol('rust-cluster.stopListening');
+
 // Sends `message` as a cluster message, with `handle` if given. `onSent(err)` runs once
 // it has been written to the channel (or has failed). Returns false without sending
 // when the worker is no longer connected, as Node does.
@@ -23,4 +28,4 @@ function internal(worker, onMessage) {
   };
 }
 
-module.exports = { sendHelper, internal };
+module.exports = { sendHelper, internal, kStopListening };

@@ -23,6 +23,7 @@ const binding = require('../binding');
 
 const exitWatchers = new Map(); // pid -> onExit(status, signal)
 const channels = new Map(); // channel id -> { data, drain, error, close }
+const stopWatchers = new Map(); // round-robin listener id -> onStopped()
 let initialized = false;
 let refs = 0;
 
@@ -45,6 +46,7 @@ const DRAIN = 2;
 const ERROR = 3;
 const CLOSE = 4;
 const FATAL = 5;
+const STOPPED = 6;
 
 function toEvent(kind, id, a, b) {
   switch (kind) {
@@ -54,6 +56,7 @@ function toEvent(kind, id, a, b) {
     case ERROR: return { type: 'error', channel: id, code: a, message: b };
     case CLOSE: return { type: 'close', channel: id };
     case FATAL: return { type: 'fatal', message: a };
+    case STOPPED: return { type: 'stopped', listener: id };
     default: throw new Error(`rust-cluster: unknown reactor event kind ${kind}`);
   }
 }
@@ -105,6 +108,13 @@ function dispatch(ev) {
     process.nextTick(rethrow, err);
     return;
   }
+  if (ev.type === 'stopped') {
+    const onStopped = stopWatchers.get(ev.listener);
+    if (onStopped === undefined) return;
+    stopWatchers.delete(ev.listener);
+    onStopped();
+    return;
+  }
   if (ev.type === 'exit') {
     const onExit = exitWatchers.get(ev.pid);
     if (onExit === undefined) return;
@@ -149,6 +159,13 @@ function registerChannel(id, handlers) {
   channels.set(id, handlers);
 }
 
+// `onStopped()` is called once, when round-robin listener `id`, stopped with rrStop, has
+// had all its connections answered.
+function watchStopped(id, onStopped) {
+  init();
+  stopWatchers.set(id, onStopped);
+}
+
 // A counter of things that keep the event loop alive (ref'd children and
 // channels, pending writes); the addon's notifier is ref'd while it is non-zero.
 function ref() {
@@ -160,4 +177,4 @@ function unref() {
   if (refs > 0 && --refs === 0) binding.setRef(false);
 }
 
-module.exports = { watchExit, registerChannel, ref, unref, closeFds };
+module.exports = { watchExit, registerChannel, watchStopped, ref, unref, closeFds };

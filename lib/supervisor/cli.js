@@ -164,10 +164,20 @@ async function main(argv) {
   sup.on('memory', (worker, rss) => say(`worker ${worker.id} uses ${Math.round(rss / 2 ** 20)}M: replacing it`));
   sup.on('reload', ({ instances, duration }) => say(`reloaded ${instances} workers in ${duration} ms`));
   sup.on('crashloop', (err) => say(err.message));
+  // After the supervisor's own handlers: the listeners have stopped when this is said.
+  let stopSignals = 0;
+  const onStop = (signal) => {
+    say(stopSignals++ === 0 ? `${signal}: stopped listening, shutting down` :
+      `${signal}: killing the workers`);
+  };
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
   sup.once('shutdown', (crashed) => {
     say('all workers exited');
     process.exitCode ??= crashed ? 1 : 0;
     process.removeListener('SIGUSR2', printStats);
+    process.removeListener('SIGTERM', onStop);
+    process.removeListener('SIGINT', onStop);
     metrics?.close();
     metrics?.closeAllConnections();
   });

@@ -4,12 +4,15 @@
 // many deaths in a window is a crash loop, and then nothing is restarted. Reload, scale,
 // memory replacement and shutdown replace workers gracefully: a new worker is ready before
 // an old one is drained (its listeners deal to the new one) and told to disconnect, and
-// one that has not exited killTimeout ms later is SIGKILLed.
+// one that has not exited killTimeout ms later is SIGKILLed. A shutdown first stops the
+// listeners (what waits in their sockets is accepted and dealt out), and tells the workers
+// to leave once they have answered all of it.
 const EventEmitter = require('node:events');
 const path = require('node:path');
 const readline = require('node:readline');
 const cluster = require('../cluster/primary');
 const { advance, stateOf } = require('../cluster/worker_state');
+const { kStopListening } = require('../cluster/utils');
 const { normalize, normalizeInstances } = require('./options');
 const { restartDelay, ExitWindow } = require('./backoff');
 const { rssOf, cpuTimeOf } = require('./proc_stats');
@@ -245,14 +248,19 @@ class Supervisor extends EventEmitter {
   }
 
   // Tells `worker` to leave: drained first if others serve its listeners, then told to
-  // disconnect; SIGKILLed if it is still alive killTimeout ms later. Resolves on its exit.
-  retire(worker, drain) {
+  // disconnect (once `after` resolves, if given); SIGKILLed if it is still alive
+  // killTimeout ms from now. Resolves on its exit.
+  retire(worker, drain, after) {
     const record = this.records.get(worker.id);
     if (record === undefined) return Promise.resolve();
     if (!record.retiring) {
       record.retiring = true;
       if (drain) advance(worker, 'drain');
-      if (worker.isConnected()) worker.disconnect();
+      const leave = () => {
+        if (worker.isConnected()) worker.disconnect();
+      };
+      if (after === undefined) leave();
+      else after.then(leave);
       record.killTimer = setTimeout(() => worker.process.kill('SIGKILL'),
                                     this.options.killTimeout);
     }
@@ -307,8 +315,10 @@ class Supervisor extends EventEmitter {
     }));
   }
 
-  // Every worker told to disconnect (SIGKILL after killTimeout); resolves when all have
-  // exited. Nothing is restarted from then on.
+  // The listeners stop listening (new connections are refused) and deal out what they
+  // accepted; once the workers have answered all of it, every worker is told to
+  // disconnect (SIGKILL killTimeout ms after the call); resolves when all have exited.
+  // Nothing is restarted from then on.
   shutdown() {
     this.stopping ??= this.stop();
     return this.stopping;
@@ -321,7 +331,10 @@ class Supervisor extends EventEmitter {
       clearTimeout(slot.timer);
       slot.ready.reject(error);
     }
-    await Promise.all([...this.records.values()].map(({ worker }) => this.retire(worker, false)));
+    const answered = new Promise((resolve) => cluster[kStopListening](resolve));
+    await Promise.all([...this.records.values()].map(({ worker }) => {
+      return this.retire(worker, false, answered);
+    }));
     if (this.signalHandlers !== null) {
       for (const [signal, handler] of this.signalHandlers) process.removeListener(signal, handler);
     }

@@ -34,10 +34,16 @@ const MAX_RESENDS: u8 = 3;
 /// Connections accepted per listener before the reactor serves its other events (the
 /// workers' replies among them), then it comes back for more.
 const ACCEPT_BATCH: usize = 64;
+/// At most this many connections are accepted when a listener stops. The kernel's accept
+/// queue holds at most net.core.somaxconn (4096 by default), so this bound is reached
+/// only by clients connecting as fast as they are accepted.
+const STOP_ACCEPT_MAX: usize = 1 << 16;
 
 /// Sends connection `conn` of listener `pool` to the worker on channel `chan` as `seq`;
 /// false if that channel cannot take it.
 pub type Send<'a, C> = dyn FnMut(u32, u32, u64, &C) -> bool + 'a;
+/// Called once a stopped listener's connections have all been answered (see `Core::stop`).
+pub type Done = Box<dyn FnOnce() + std::marker::Send>;
 
 pub struct Core<C> {
     pools: BTreeMap<u32, Pool<C>>,
@@ -49,6 +55,8 @@ pub struct Core<C> {
     changed: Vec<u32>,
     /// A worker whose oldest unanswered connection is older than this gets no more.
     stall_after: Duration,
+    /// Stopped listeners waiting for their connections to be answered.
+    stops: Vec<(u32, Done)>,
 }
 
 struct Pool<C> {
@@ -127,6 +135,7 @@ impl<C> Default for Core<C> {
             next_seq: 0,
             changed: Vec::new(),
             stall_after: STALL.after,
+            stops: Vec::new(),
         }
     }
 }
@@ -272,6 +281,7 @@ impl<C> Core<C> {
                 f.conn = None;
             }
         }
+        self.settle_stops();
     }
 
     /// The listening socket became readable.
@@ -436,6 +446,44 @@ impl<C> Core<C> {
             dispatch(id, p, workers, next_seq, *stall_after, send);
             poke(id, p, workers, ready, *stall_after);
         }
+        self.settle_stops();
+    }
+
+    /// The listener stopped listening (`Scheduler::stop`): it accepts nothing more; what it
+    /// holds is still dealt to its workers. `done` is called once none of its connections is
+    /// queued or unanswered, or when it closes (what it still held is then dropped).
+    pub fn stop(&mut self, pool: u32, done: Done) {
+        if let Some(p) = self.pools.get_mut(&pool) {
+            p.backlog = false;
+            p.listed = false;
+            self.ready.retain(|&id| id != pool);
+        }
+        self.stops.push((pool, done));
+        self.settle_stops();
+    }
+
+    /// Whether `pool` holds no connection: none queued, none unanswered (a closed pool's
+    /// unanswered ones are no longer its own).
+    fn answered(&self, pool: u32) -> bool {
+        self.pools.get(&pool).is_none_or(|p| p.queue.is_empty())
+            && self
+                .workers
+                .values()
+                .all(|w| w.flights.iter().all(|f| f.pool != pool || f.conn.is_none()))
+    }
+
+    /// Calls `done` of the stopped listeners whose connections have all been answered.
+    fn settle_stops(&mut self) {
+        if self.stops.is_empty() {
+            return;
+        }
+        let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.stops)
+            .into_iter()
+            .partition(|(pool, _)| self.answered(*pool));
+        self.stops = waiting;
+        for (_, done) in done {
+            done();
+        }
     }
 }
 
@@ -555,8 +603,9 @@ pub trait Wire<C> {
 }
 
 struct Listener {
-    /// Registered with the poller under `LISTENER | id` while the scheduler accepts on it.
-    fd: OwnedFd,
+    /// Registered with the poller under `LISTENER | id` while the scheduler accepts on it;
+    /// None once stopped (`Scheduler::stop`).
+    fd: Option<OwnedFd>,
     newconn: Newconn,
     polled: bool,
     /// Direct listeners (SCHED_ADAPTIVE): the owner's accept queue, watched for stalls.
@@ -706,8 +755,10 @@ impl<C: Link> Scheduler<C> {
                 w.last = 0;
                 continue;
             }
-            // Unreadable (not TCP): never counted as stalled.
-            let len = sys::accept_queue_len(l.fd.as_raw_fd()).unwrap_or(0);
+            // Stopped, or unreadable (not TCP): never counted as stalled.
+            let len =
+                l.fd.as_ref()
+                    .map_or(0, |fd| sys::accept_queue_len(fd.as_raw_fd()).unwrap_or(0));
             if len == 0 || len < w.last {
                 w.since = None;
             } else if now.duration_since(*w.since.get_or_insert(now)) >= w.stall.after {
@@ -742,7 +793,10 @@ impl<C: Link> Scheduler<C> {
             let Some(l) = self.listeners.get_mut(&id).filter(|l| l.polled != want) else {
                 continue;
             };
-            let mut source = SourceFd(&l.fd.as_raw_fd());
+            let Some(fd) = l.fd.as_ref() else {
+                continue;
+            };
+            let mut source = SourceFd(&fd.as_raw_fd());
             let token = Token(LISTENER | id as usize);
             let done = if want {
                 r.registry()
@@ -767,7 +821,7 @@ impl<C: Link> Scheduler<C> {
         self.listeners.insert(
             id,
             Listener {
-                fd,
+                fd: Some(fd),
                 newconn,
                 polled: false,
                 watch,
@@ -804,9 +858,43 @@ impl<C: Link> Scheduler<C> {
     }
 
     fn close_listener(&mut self, r: &impl Wire<C>, id: u32) {
-        if let Some(l) = self.listeners.remove(&id) {
-            let _ = r.registry().deregister(&mut SourceFd(&l.fd.as_raw_fd()));
+        if let Some(fd) = self.listeners.remove(&id).and_then(|l| l.fd) {
+            let _ = r.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
         }
+    }
+
+    /// `rrStop`: accepts every connection waiting in listener `id`'s socket (until EAGAIN)
+    /// and closes the socket, so that the kernel refuses new ones; the accepted ones are
+    /// still dealt to the workers added, and `done` is called once all have been answered
+    /// (see `Core::stop`). False if there is no such listener.
+    pub fn stop(&mut self, r: &impl Wire<C>, id: u32, done: Done) -> bool {
+        let Some(l) = self.listeners.get_mut(&id) else {
+            return false;
+        };
+        let listening = l.fd.take();
+        l.polled = false;
+        self.with_core(r, |core, send| {
+            if let Some(fd) = listening {
+                let _ = r.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
+                for _ in 0..STOP_ACCEPT_MAX {
+                    match accept(&fd) {
+                        Ok(conn) => core.offer(id, Arc::new(conn), send),
+                        Err(
+                            Errno::EAGAIN
+                            | Errno::EMFILE
+                            | Errno::ENFILE
+                            | Errno::ENOBUFS
+                            | Errno::ENOMEM,
+                        ) => break,
+                        // That one connection only (see accept_ready).
+                        Err(_) => {}
+                    }
+                }
+                // Closing the socket here resets what arrived since the last accept4.
+            }
+            core.stop(id, done);
+        });
+        true
     }
 
     pub fn readable(&mut self, id: u32) {
@@ -833,13 +921,15 @@ impl<C: Link> Scheduler<C> {
             let Some(id) = core.next_ready() else {
                 break;
             };
-            let Some(l) = listeners.get(&id) else {
+            // A stopped listener that was readable before it stopped.
+            let Some(fd) = listeners.get(&id).and_then(|l| l.fd.as_ref()) else {
+                core.drained(id);
                 continue;
             };
             let mut tries = 0;
             while tries < ACCEPT_BATCH && core.can_accept(id) {
                 tries += 1;
-                match accept(&l.fd) {
+                match accept(fd) {
                     Ok(conn) => core.offer(id, Arc::new(conn), &mut send),
                     Err(Errno::EAGAIN) => {
                         core.drained(id);
@@ -1326,5 +1416,131 @@ mod tests {
         h.offer(1);
         h.offer(1);
         assert_eq!(h.since(3), [(10, 4), (20, 5), (10, 6)]);
+    }
+
+    /// A `done` for `Core::stop` that counts its calls.
+    fn counter() -> (Arc<std::sync::atomic::AtomicUsize>, Done) {
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c = calls.clone();
+        let done = Box::new(move || {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        (calls, done)
+    }
+
+    fn calls(c: &std::sync::atomic::AtomicUsize) -> usize {
+        c.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Answers every connection in flight, oldest send first: `accepted`, except the first
+    /// send of each connection in `refuse`.
+    fn answer_all(h: &mut Harness, refuse: &[u32]) {
+        let mut answered = std::collections::HashSet::new();
+        let mut refused = Vec::new();
+        while let Some(&(_, chan, seq, conn)) =
+            h.sent.iter().find(|s| !answered.contains(&(s.1, s.2)))
+        {
+            answered.insert((chan, seq));
+            let refuse = refuse.contains(&conn) && !refused.contains(&conn);
+            if refuse {
+                refused.push(conn);
+            }
+            h.reply(chan, seq, !refuse);
+        }
+    }
+
+    #[test]
+    fn stopped_listener_deals_what_it_holds_then_says_done() {
+        let mut h = Harness::pool(&[10, 20]);
+        assert_eq!(h.core.next_ready(), Some(1));
+        // Both windows full, and three more accepted (the stop's accept loop) that wait.
+        for _ in 0..2 * WINDOW + 3 {
+            h.offer(1);
+        }
+        assert_eq!(h.sent.len(), 2 * WINDOW);
+        let (stopped, done) = counter();
+        h.core.stop(1, done);
+        assert_eq!(calls(&stopped), 0);
+        // Answers free room: the three go out, and nothing new is accepted.
+        let (chan, seq) = h.seq_of(1);
+        assert!(h.reply(chan, seq, true));
+        let (chan, seq) = h.seq_of(2);
+        assert!(h.reply(chan, seq, true));
+        assert_eq!(
+            h.since(2 * WINDOW),
+            [(10, 2 * WINDOW as u32 + 1), (20, 2 * WINDOW as u32 + 2)]
+        );
+        assert!(!h.core.has_ready(), "a stopped listener is not accepted on");
+        // A refused one goes out again: done only once it is accepted too.
+        let first_queued = 2 * WINDOW as u32 + 1;
+        let n = h.sent.len();
+        let (chan, seq) = h.seq_of(first_queued);
+        h.reply(chan, seq, false);
+        assert_eq!(h.since(n), [(10, first_queued)], "20 is full: back to 10");
+        assert_eq!(calls(&stopped), 0);
+        answer_all(&mut h, &[]);
+        assert_eq!(calls(&stopped), 1);
+        assert_eq!(
+            h.closed().len(),
+            h.made as usize,
+            "all answered, all released"
+        );
+        // Later events do not call it again.
+        h.with(|c, s| c.channel_gone(10, s));
+        assert_eq!(calls(&stopped), 1);
+    }
+
+    #[test]
+    fn stopped_listener_survives_a_dying_worker_and_ends_with_its_last() {
+        let mut h = Harness::pool(&[10, 20]);
+        for _ in 0..4 {
+            h.offer(1);
+        }
+        let (stopped, done) = counter();
+        h.core.stop(1, done);
+        // 10 dies holding two: they go to 20, which answers everything.
+        let n = h.sent.len();
+        h.with(|c, s| c.channel_gone(10, s));
+        assert_eq!(h.since(n), [(20, 1), (20, 3)]);
+        assert_eq!(calls(&stopped), 0);
+        answer_all(&mut h, &[]);
+        assert_eq!(calls(&stopped), 1);
+
+        // Nobody left to answer: the last worker's removal closes the pool, and that ends
+        // the wait too.
+        let mut h = Harness::pool(&[10]);
+        for _ in 0..WINDOW + 1 {
+            h.offer(1);
+        }
+        let (stopped, done) = counter();
+        h.core.stop(1, done);
+        assert!(h.core.remove(1, 10));
+        assert_eq!(calls(&stopped), 1);
+        assert_eq!(h.closed().len(), WINDOW + 1);
+    }
+
+    #[test]
+    fn stop_with_nothing_held_is_done_at_once() {
+        let mut h = Harness::pool(&[10]);
+        let (stopped, done) = counter();
+        h.core.stop(1, done);
+        assert_eq!(calls(&stopped), 1);
+        assert!(!h.core.has_ready());
+        let (unknown, done) = counter();
+        h.core.stop(7, done);
+        assert_eq!(calls(&unknown), 1);
+        // Two waiters on one pool, and a pool with no worker yet: connections wait for one.
+        let mut h = Harness::default();
+        h.core.create(1);
+        h.offer(1);
+        let (a, done_a) = counter();
+        let (b, done_b) = counter();
+        h.core.stop(1, done_a);
+        h.core.stop(1, done_b);
+        h.add(1, 10);
+        assert_eq!(h.since(0), [(10, 1)]);
+        assert_eq!((calls(&a), calls(&b)), (0, 0));
+        answer_all(&mut h, &[]);
+        assert_eq!((calls(&a), calls(&b)), (1, 1));
     }
 }
