@@ -270,3 +270,38 @@ test('setupPrimary checks the adaptive settings', () => {
   cluster.setupPrimary({ adaptive: { orphanTimeout: 50 } });
   assert.deepEqual(cluster.settings.adaptive, { orphanTimeout: 50 });
 });
+
+// Listening TCP sockets on 127.0.0.1:port, from /proc/net/tcp.
+function listeners(port) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  return fs.readFileSync('/proc/net/tcp', 'utf8').split('\n')
+    .filter((line) => line.includes(`0100007F:${hex} 00000000:0000 0A`)).length;
+}
+
+async function until(condition) {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+test('a socket nobody takes over is closed after orphanTimeout without resetting its queue', { timeout: 60000 }, async () => {
+  const c = cluster('adaptive', { adaptive: { stallThreshold: 60000, orphanTimeout: 200 } });
+  try {
+    const one = await addWorker(c, 1);
+    const two = await addWorker(c, 2);
+    const go1 = await block(c, 1);
+    const go2 = await block(c, 2);
+    // More than worker 2 is dealt at once (32): some still wait in worker 1's socket when
+    // it is closed.
+    const requests = Array.from({ length: 100 }, () => request(one.port));
+    const exited = c.next((m) => m.ev === 'exit' && m.id === 1);
+    await until(() => listeners(one.port) === 2);
+    c.send({ cmd: 'kill', id: 1 });
+    await exited;
+    await until(() => listeners(one.port) === 1);
+    fs.writeFileSync(go2, '');
+    const pids = await Promise.all(requests);
+    assert.deepEqual(new Set(pids), new Set([two.pid]));
+    fs.writeFileSync(go1, '');
+  } finally {
+    c.close();
+  }
+});
