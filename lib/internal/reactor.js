@@ -1,7 +1,7 @@
 'use strict';
 // The event pump between the addon and JS. The addon keeps one event queue per
 // JS environment (this thread's: main or a worker thread). Channels and children
-// read on this thread's own loop call `notify(events)` with the queue at once;
+// read on this thread's own loop call `notify(kind, id, a, b)` once per event;
 // events from the reactor thread (cluster workers' channels) call `notify()` and
 // we drain. Each event goes to whoever registered for its pid (exit) or channel
 // id (the rest). The addon hands events flat, four slots each (kind, id, a, b);
@@ -58,18 +58,39 @@ function toEvent(kind, id, a, b) {
   }
 }
 
-function notify(flat) {
-  if (flat === undefined) flat = binding.drain();
-  if (flat.length === 0) return;
-  const events = [];
-  for (let i = 0; i < flat.length; i += 4) {
-    events.push(toEvent(flat[i], flat[i + 1], flat[i + 2], flat[i + 3]));
-  }
-  if (batch === null) {
-    batch = events;
-    pos = 0;
+// `notify(kind, id, a, b)`: one event, from this thread's own loop. `notify()`:
+// the reactor thread queued events; they are drained here.
+function notify(kind, id, a, b) {
+  if (kind !== undefined) {
+    const ev = toEvent(kind, id, a, b);
+    if (batch === null && !scheduled) {
+      // The common case: nothing waits, deliver it now.
+      try {
+        dispatch(ev);
+      } catch (err) {
+        batch = [ev];
+        pos = 0;
+        later();
+        process.nextTick(rethrow, err);
+      }
+      return;
+    }
+    if (batch === null) {
+      batch = [ev];
+      pos = 0;
+    } else {
+      batch.push(ev);
+    }
   } else {
-    for (let i = 0; i < events.length; i++) batch.push(events[i]);
+    const flat = binding.drain();
+    if (flat.length === 0) return;
+    if (batch === null) {
+      batch = [];
+      pos = 0;
+    }
+    for (let i = 0; i < flat.length; i += 4) {
+      batch.push(toEvent(flat[i], flat[i + 1], flat[i + 2], flat[i + 3]));
+    }
   }
   if (!scheduled) deliver();
 }
