@@ -26,6 +26,10 @@ const channels = new Map(); // channel id -> { data, drain, error, close }
 let initialized = false;
 let refs = 0;
 
+// Counts deliveries: a channel writes the first message sent in a turn at once and
+// batches the rest of it (lib/internal/ipc/channel.js).
+let turns = 0;
+
 let batch = null; // events being delivered, oldest first
 let pos = 0;
 let scheduled = false; // the rest of the batch waits for a later turn
@@ -118,6 +122,7 @@ function rethrow(err) {
 }
 
 function dispatch(ev) {
+  turns++;
   if (ev.type === 'fatal') {
     // The native reactor thread stopped: nothing will be delivered from now on. Said
     // loudly, once, rather than leaving children and channels waiting forever.
@@ -181,4 +186,12 @@ function unref() {
   if (refs > 0 && --refs === 0) binding.setRef(false);
 }
 
-module.exports = { watchExit, registerChannel, ref, unref, closeFds };
+function turn() {
+  return turns;
+}
+
+function nextTurn() {
+  turns++;
+}
+
+module.exports = { watchExit, registerChannel, ref, unref, closeFds, turn, nextTurn };

@@ -4,10 +4,10 @@
 // native reactor owns. The reactor reads and frames; we decode, dispatch, and
 // encode. What differs from Node, on purpose:
 // - a send() on an idle channel is written at once, as Node's try-write does; the
-//   messages sent after it in the same tick leave together in one write (at the end
-//   of the tick, at 64 KiB, before a handle, and on process exit); send() callbacks
-//   still run once their bytes are in the kernel, and return values follow the
-//   queue size;
+//   messages sent after it while the same event is handled leave together in one
+//   write (at the end of the tick, at 64 KiB, before a handle, and on process exit);
+//   send() callbacks still run once their bytes are in the kernel, and return values
+//   follow the queue size;
 // - a malformed message becomes an 'error' event instead of a crash;
 // - `channel.fd` is undefined: the descriptor belongs to the reactor.
 const EventEmitter = require('node:events');
@@ -56,6 +56,7 @@ let exitHooked = false;
 function flushAll() {
   flushScheduled = false;
   if (dirty.length === 0) return;
+  reactor.nextTurn();
   // A new list rather than `length = 0`, which V8 runs as a slow runtime call.
   const list = dirty;
   dirty = [];
@@ -95,7 +96,7 @@ class Channel {
     this.batchSize = 0;
     this.nativeQueued = 0; // bytes the reactor holds (an upper bound)
     this.awaitingDrain = false;
-    this.sentThisTick = false; // a message went out at once; later ones this tick batch
+    this.sentTurn = -1; // reactor turn of the last at-once write; later sends in it batch
     this.inflight = []; // callback lists of writes waiting for 'drain'
     // While a sent handle waits for its ACK, later sends wait here (as in Node,
     // so the receiver handles them after the handle).
@@ -165,11 +166,12 @@ class Channel {
 
     const chunk = this.mode.encode(message);
     const cb = typeof callback === 'function' ? callback : !swallowErrors;
-    if (this.batch.length === 0 && !this.awaitingDrain && !this.sentThisTick) {
-      // Idle: straight to the socket, as Node's try-write. What follows in this
-      // tick is joined into one write at its end.
-      this.sentThisTick = true;
-      this.schedule();
+    const turn = reactor.turn();
+    if (this.batch.length === 0 && !this.awaitingDrain && this.sentTurn !== turn) {
+      // Idle: straight to the socket, as Node's try-write. What follows in the
+      // same turn (event delivered, or tick of batches flushed) is joined into one
+      // write at the end of the tick.
+      this.sentTurn = turn;
       this.written(binding.channelWrite(this.id, chunk), chunk.length, [cb]);
       return this.nativeQueued < kBackpressure;
     }
@@ -178,19 +180,14 @@ class Channel {
     this.batchSize += chunk.length; // bytes (advanced) or UTF-16 units (json): an estimate
     if (this.batchSize >= kFlushThreshold) {
       this.flush();
-    } else if (this.batch.length === 1 && !this.sentThisTick) {
-      this.schedule();
+    } else if (this.batch.length === 1) {
+      dirty.push(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        process.nextTick(flushAll);
+      }
     }
     return this.nativeQueued + this.batchSize < kBackpressure;
-  }
-
-  // Flushes this channel at the end of the tick (and ends its at-once write).
-  schedule() {
-    dirty.push(this);
-    if (!flushScheduled) {
-      flushScheduled = true;
-      process.nextTick(flushAll);
-    }
   }
 
   sendInternal(message, swallowErrors) {
@@ -198,7 +195,6 @@ class Channel {
   }
 
   flush() {
-    this.sentThisTick = false;
     if (this.batch.length === 0) return;
     const buf = this.mode.join(this.batch);
     const cbs = this.batchCbs;
