@@ -1103,6 +1103,8 @@ mod tests {
     struct TestLoop {
         poll: Mutex<Poll>,
         registry: Registry,
+        /// The descriptor of each watched token.
+        fds: Mutex<HashMap<usize, RawFd>>,
     }
 
     impl LocalPoller for Arc<TestLoop> {
@@ -1115,6 +1117,7 @@ mod tests {
         ) -> std::io::Result<()> {
             let registry = &self.registry;
             let _ = registry.deregister(&mut SourceFd(&fd));
+            lock(&self.fds).insert(token, fd);
             let interest = match (readable, writable) {
                 (_, false) => Interest::READABLE,
                 (false, true) => Interest::WRITABLE,
@@ -1123,8 +1126,10 @@ mod tests {
             registry.register(&mut SourceFd(&fd), Token(token), interest)
         }
 
-        fn unwatch(&self, _token: usize) {
-            // Closing the descriptor takes it out of the epoll set.
+        fn unwatch(&self, token: usize) {
+            if let Some(fd) = lock(&self.fds).remove(&token) {
+                let _ = self.registry.deregister(&mut SourceFd(&fd));
+            }
         }
     }
 
@@ -1168,6 +1173,7 @@ mod tests {
         let lp = Arc::new(TestLoop {
             poll: Mutex::new(poll),
             registry,
+            fds: Mutex::default(),
         });
         let local = Arc::new(Owner::with_local(Box::new(lp.clone())));
         let notified = Arc::new(AtomicBool::new(false));
