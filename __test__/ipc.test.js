@@ -178,6 +178,14 @@ const roles = {
     });
   },
 
+  // Creates the file a message names, so that the parent sees it arrive while its
+  // own JavaScript is busy.
+  touch() {
+    exitOnDisconnect();
+    process.on('message', (message) => fs.writeFileSync(message.path, 'seen'));
+    process.send('ready');
+  },
+
   // A parent that lets go of its child: it must be able to exit.
   unrefParent() {
     const { fork } = require('../lib/child_process');
@@ -314,6 +322,22 @@ test('json: lines of 4-byte characters around 64 KiB survive, one per tick', TIM
   }
   await finish(child);
 });
+
+test('send() on an idle channel writes at once, as Node: the child gets it while the parent stays busy',
+  TIMEOUT, async () => {
+    const child = start('touch');
+    await nextMessage(child, (m) => m === 'ready');
+    const dir = fs.mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'rc-ipc-'));
+    const path = require('node:path').join(dir, 'seen');
+    child.send({ path });
+    // Synchronous from here on: nothing this process batched for later could go out.
+    const deadline = Date.now() + 20000;
+    while (!fs.existsSync(path) && Date.now() < deadline);
+    const seen = fs.existsSync(path);
+    fs.rmSync(dir, { recursive: true, force: true });
+    await finish(child);
+    assert.ok(seen, 'the message left only after send()\'s caller gave the loop back');
+  });
 
 test('internal messages are emitted as internalMessage only', TIMEOUT, async () => {
   const child = start('internal');

@@ -3,7 +3,7 @@
 //! of a data event as JS decodes them.
 use crate::ipc::Serialization;
 use crate::owner::Event;
-use napi::{check_status, sys, Env, JsObject, JsUnknown, NapiValue, Result};
+use napi::{check_status, sys, Env, JsObject, JsUnknown, NapiRaw, NapiValue, Result};
 use std::os::fd::IntoRawFd;
 
 /// Event kinds in the flat form.
@@ -15,88 +15,79 @@ const CLOSE: u32 = 4;
 const FATAL: u32 = 5;
 const STOPPED: u32 = 6;
 
-/// The flat JS array of `events`.
+/// The flat JS array of `events` (`drain()`).
 pub fn events_value(env: &Env, events: Vec<Event>) -> Result<JsObject> {
     let mut out = env.create_array_with_length(events.len() * 4)?;
     let mut at = 0;
-    let mut put = |v: JsUnknown| {
-        at += 1;
-        out.set_element(at - 1, v)
-    };
-    let null = || env.get_null().map(|v| v.into_unknown());
-    let num = |n: u32| env.create_uint32(n).map(|v| v.into_unknown());
-    let int_or_null = |n: Option<i32>| match n {
-        Some(n) => env.create_int32(n).map(|v| v.into_unknown()),
-        None => null(),
-    };
-    let text = |s: &str| env.create_string(s).map(|v| v.into_unknown());
     for event in events {
-        match event {
-            Event::Exit {
-                pid,
-                status,
-                signal,
-            } => {
-                put(num(EXIT)?)?;
-                put(env.create_int32(pid)?.into_unknown())?;
-                put(int_or_null(status)?)?;
-                put(int_or_null(signal)?)?;
-            }
-            Event::Data {
-                channel,
-                mode,
-                buf,
-                fds,
-            } => {
-                put(num(DATA)?)?;
-                put(num(channel)?)?;
-                put(frames_value(env, mode, buf)?)?;
-                if fds.is_empty() {
-                    put(null()?)?;
-                } else {
-                    let mut list = env.create_array_with_length(fds.len())?;
-                    for (i, fd) in fds.into_iter().enumerate() {
-                        list.set_element(i as u32, env.create_int32(fd.into_raw_fd())?)?;
-                    }
-                    put(list.into_unknown())?;
-                }
-            }
-            Event::Drain { channel } | Event::Close { channel } => {
-                let kind = if matches!(event, Event::Drain { .. }) {
-                    DRAIN
-                } else {
-                    CLOSE
-                };
-                put(num(kind)?)?;
-                put(num(channel)?)?;
-                put(null()?)?;
-                put(null()?)?;
-            }
-            Event::Error {
-                channel,
-                code,
-                message,
-            } => {
-                put(num(ERROR)?)?;
-                put(num(channel)?)?;
-                put(text(&code)?)?;
-                put(text(&message)?)?;
-            }
-            Event::Stopped { listener } => {
-                put(num(STOPPED)?)?;
-                put(num(listener)?)?;
-                put(null()?)?;
-                put(null()?)?;
-            }
-            Event::Fatal { message } => {
-                put(num(FATAL)?)?;
-                put(num(0)?)?;
-                put(text(&message)?)?;
-                put(null()?)?;
-            }
+        for v in event_values(env, event)? {
+            // SAFETY: a value just created in this environment.
+            out.set_element(at, unsafe { JsUnknown::from_raw_unchecked(env.raw(), v) })?;
+            at += 1;
         }
     }
     Ok(out)
+}
+
+/// One event's four slots, `kind, id, a, b` (a local poller passes them as the arguments
+/// of `notify`, with no array).
+pub fn event_values(env: &Env, event: Event) -> Result<[sys::napi_value; 4]> {
+    let null = || env.get_null().map(raw);
+    let num = |n: u32| env.create_uint32(n).map(raw);
+    let int_or_null = |n: Option<i32>| match n {
+        Some(n) => env.create_int32(n).map(raw),
+        None => null(),
+    };
+    let text = |s: &str| env.create_string(s).map(raw);
+    Ok(match event {
+        Event::Exit {
+            pid,
+            status,
+            signal,
+        } => [
+            num(EXIT)?,
+            raw(env.create_int32(pid)?),
+            int_or_null(status)?,
+            int_or_null(signal)?,
+        ],
+        Event::Data {
+            channel,
+            mode,
+            buf,
+            fds,
+        } => {
+            let fds = if fds.is_empty() {
+                null()?
+            } else {
+                let mut list = env.create_array_with_length(fds.len())?;
+                for (i, fd) in fds.into_iter().enumerate() {
+                    list.set_element(i as u32, env.create_int32(fd.into_raw_fd())?)?;
+                }
+                raw(list)
+            };
+            [
+                num(DATA)?,
+                num(channel)?,
+                raw(frames_value(env, mode, buf)?),
+                fds,
+            ]
+        }
+        Event::Drain { channel } => [num(DRAIN)?, num(channel)?, null()?, null()?],
+        Event::Close { channel } => [num(CLOSE)?, num(channel)?, null()?, null()?],
+        Event::Error {
+            channel,
+            code,
+            message,
+        } => [num(ERROR)?, num(channel)?, text(&code)?, text(&message)?],
+        Event::Stopped { listener } => [num(STOPPED)?, num(listener)?, null()?, null()?],
+        Event::Fatal { message } => [num(FATAL)?, num(0)?, text(&message)?, null()?],
+    })
+}
+
+/// The handle of a value just created in the current handle scope.
+fn raw<T: NapiRaw>(v: T) -> sys::napi_value {
+    // SAFETY: only reads the handle; the value stays alive with its scope.
+    unsafe { v.raw() }
 }
 
 /// Frames as JS gets them: json lines as one string (a Buffer of whole lines never splits a

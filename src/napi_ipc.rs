@@ -29,7 +29,7 @@ struct EnvState {
     notify: Option<NotifyFn>,
     /// Last `setRef` value, applied to a notifier installed later.
     referenced: bool,
-    /// The poll handle driving the owner's local poller, if it has one.
+    /// The loop serving the owner's plain children and channels, if it can.
     env_loop: Option<EnvLoop>,
 }
 
@@ -38,10 +38,8 @@ fn env_state(env: &Env) -> Result<(&'static Reactor, &'static mut EnvState)> {
     let r = reactor::reactor().map_err(|e| Error::new(Status::GenericFailure, e.message))?;
     if env.get_instance_data::<EnvState>()?.is_none() {
         let local = EnvLoop::available()
-            .then(Owner::with_local)
-            .and_then(|o| o.ok())
-            .map(Arc::new)
-            .and_then(|owner| Some((EnvLoop::start(env, r, &owner)?, owner)));
+            .then(|| EnvLoop::start(env, r))
+            .flatten();
         let (env_loop, owner) = match local {
             Some((l, owner)) => (Some(l), owner),
             None => (None, Arc::new(Owner::default())),
@@ -54,13 +52,14 @@ fn env_state(env: &Env) -> Result<(&'static Reactor, &'static mut EnvState)> {
             env_loop,
         };
         env.set_instance_data(state, (), |mut ctx| {
-            if let Some(l) = ctx.value.env_loop.take() {
-                l.close();
-            }
+            // The reactor lets go of the loop's descriptors first (closing their handles).
             if let Ok(r) = reactor::reactor() {
                 r.release(&ctx.value.owner);
             } else {
                 ctx.value.owner.release();
+            }
+            if let Some(l) = ctx.value.env_loop.take() {
+                l.close();
             }
         })?;
     }

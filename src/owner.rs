@@ -1,15 +1,14 @@
 //! One N-API environment's share of the reactor (docs/internals.md, "Environments"): its
-//! event queue and notifier, and (when it has one) its local poller: the epoll set of the
-//! plain children and channels that the environment's own thread reads, driven from its
-//! event loop, so that their messages cost no hop through the reactor thread. Every child, channel and listener belongs to exactly one
+//! event queue and notifier, and (when it has one) its local poller: the environment's own
+//! event loop, watching the descriptors of the plain children and channels that its thread
+//! reads, so that their messages cost no hop through the reactor thread. Every child, channel and listener belongs to exactly one
 //! `Owner`; its events go to that queue only, so a worker thread's JavaScript never sees (nor
 //! steals) the main thread's events. An owner whose environment ended is `released`: it takes
 //! no more events, and the reactor lets go of what it owned.
 use crate::ipc::Serialization;
-use mio::{Events, Poll, Registry};
 use std::collections::HashMap;
 use std::mem;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Mutex, MutexGuard};
 
@@ -61,12 +60,17 @@ pub struct Queue {
     pub paused: Vec<u32>,
 }
 
-/// An epoll set that the environment's thread polls (without blocking) when its event loop
-/// sees the set's descriptor readable.
-pub struct Local {
-    pub poll: Mutex<(Poll, Events)>,
-    /// For (re)registrations while `poll` is held by the thread driving it.
-    pub registry: Registry,
+/// The environment's event loop as a poller of single descriptors, level-triggered: while a
+/// watched descriptor is ready, the loop hands `(token, readiness)` to the reactor on every
+/// turn (`Reactor::local_ready`). Only the environment's own thread may call it; the reactor
+/// reaches a local descriptor from no other.
+pub trait LocalPoller: Send + Sync {
+    /// Starts watching `fd` under `token`, or changes what it is watched for; both false
+    /// pauses it. Err: the loop cannot watch it (the reactor thread then serves it).
+    fn watch(&self, fd: RawFd, token: usize, readable: bool, writable: bool)
+        -> std::io::Result<()>;
+    /// Stops watching `token` for good; its descriptor may be closed right after.
+    fn unwatch(&self, token: usize);
 }
 
 #[derive(Default)]
@@ -79,7 +83,7 @@ pub struct Owner {
     driving: AtomicBool,
     /// Round-robin listeners this environment created (closed when it ends).
     pub listeners: Mutex<Vec<u32>>,
-    pub local: Option<Local>,
+    pub local: Option<Box<dyn LocalPoller>>,
 }
 
 /// Poisoning only means another thread panicked mid-update of plain data; carry on.
@@ -88,25 +92,15 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Owner {
-    /// An owner with a local poller.
-    pub fn with_local() -> std::io::Result<Owner> {
-        let poll = Poll::new()?;
-        let registry = poll.registry().try_clone()?;
-        Ok(Owner {
-            local: Some(Local {
-                poll: Mutex::new((poll, Events::with_capacity(256))),
-                registry,
-            }),
+    /// An owner whose plain children and channels `local` watches.
+    pub fn with_local(local: Box<dyn LocalPoller>) -> Owner {
+        Owner {
+            local: Some(local),
             ..Owner::default()
-        })
+        }
     }
 
-    /// The local poller's descriptor, readable while it has events.
-    pub fn local_fd(&self) -> Option<RawFd> {
-        self.local.as_ref().map(|l| lock(&l.poll).0.as_raw_fd())
-    }
-
-    /// Marks the start (true) or end of a drive of the local poller. Returns, at the end,
+    /// Marks the start (true) or end of a local poller's callback. Returns, at the end,
     /// whether events wait for JS.
     pub fn set_driving(&self, on: bool) -> bool {
         self.driving.store(on, SeqCst);

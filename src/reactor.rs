@@ -10,7 +10,7 @@ use crate::cluster::wire::{self, Reply};
 use crate::ipc::channel::{Origin, Pass, ReadEnd, Reader, Writer};
 use crate::ipc::framing;
 use crate::ipc::Serialization;
-use crate::owner::{lock, Event, Owner};
+use crate::owner::{lock, Event, LocalPoller, Owner};
 use crate::sys;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use nix::libc;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -32,7 +32,8 @@ const WAKER: Token = Token(1 << (usize::BITS - 3));
 /// outpaces the JS thread is held back by the socket, as when Node reads the channel itself.
 const HIGH_WATER: usize = 4 << 20;
 const TOO_LARGE: &str = "ERR_IPC_MESSAGE_TOO_LARGE";
-/// Bytes of frames a local poller takes from one channel per poll (Node's read size).
+/// Bytes of frames a local poller takes from one channel per loop turn (Node's read size);
+/// the loop is level-triggered, so it reports the rest on its next turn.
 const LOCAL_READ_BUDGET: usize = 64 * 1024;
 
 pub struct Chan {
@@ -163,8 +164,12 @@ impl Reactor {
     /// exits and queues an `exit` event for `owner`. Keeps the pidfd for `kill`.
     pub fn watch_exit(&self, owner: &Arc<Owner>, pid: i32, pidfd: OwnedFd) {
         let raw = pidfd.as_raw_fd();
-        let local = owner.local.is_some();
-        let registry = self.registry_for(owner, !local);
+        let token = Token(CHILD | pid as usize);
+        // Its own loop first; the reactor's poller if that loop cannot watch it.
+        let local = self
+            .poller(owner, false)
+            .local()
+            .is_some_and(|l| l.watch(raw, token.0, true, false).is_ok());
         let owner = Some(owner.clone());
         lock(&self.children).insert(
             pid,
@@ -174,13 +179,14 @@ impl Reactor {
                 local,
             },
         );
-        let token = Token(CHILD | pid as usize);
-        if registry
-            .register(&mut SourceFd(&raw), token, Interest::READABLE)
-            .is_err()
+        if !local
+            && self
+                .registry
+                .register(&mut SourceFd(&raw), token, Interest::READABLE)
+                .is_err()
         {
             // epoll is out of memory or watches: wait for this one exit on a thread of its
-            // own, without reaping (WNOWAIT), and let the usual path reap and report it.
+            // own, and let the usual path reap and report it.
             let dup = lock(&self.children)
                 .get(&pid)
                 .and_then(|c| c.pidfd.try_clone().ok());
@@ -188,7 +194,7 @@ impl Reactor {
                 return;
             };
             std::thread::spawn(move || {
-                let _ = sys::wait_pidfd(dup.as_fd(), libc::WNOWAIT);
+                let _ = sys::wait_readable(dup.as_fd());
                 if let Ok(r) = reactor() {
                     r.reap(pid);
                 }
@@ -231,9 +237,17 @@ impl Reactor {
             watch: AtomicBool::new(false),
         });
         lock(&self.channels).insert(id, ch.clone());
-        if let Err(e) =
-            sys::set_nonblock(ch.fd.as_raw_fd()).and_then(|()| self.arm(&ch, false, false))
-        {
+        let armed = sys::set_nonblock(ch.fd.as_raw_fd()).and_then(|()| {
+            self.arm(&ch, false, false).or_else(|e| {
+                // Its own loop cannot watch it: the reactor thread serves it.
+                if ch.on_reactor.swap(true, SeqCst) {
+                    Err(e)
+                } else {
+                    self.arm(&ch, false, false)
+                }
+            })
+        });
+        if let Err(e) = armed {
             let code = errno_code(e);
             self.finish(&ch, Some((code.clone(), format!("open {code}"))));
         }
@@ -303,7 +317,7 @@ impl Reactor {
         for id in paused {
             if let Some(ch) = self.channel(id) {
                 ch.paused.store(false, SeqCst);
-                // Re-arming makes epoll report the socket again if data is already waiting.
+                // Re-arming reads again (and makes epoll report data already waiting).
                 let writer = lock(&ch.writer);
                 let _ = self.arm(&ch, true, !writer.is_empty());
             }
@@ -331,10 +345,12 @@ impl Reactor {
                 if child.local {
                     // The local poller goes with the environment: the reactor reaps it.
                     child.local = false;
-                    let fd = &mut SourceFd(&child.pidfd.as_raw_fd());
-                    let _ = self.registry_for(owner, false).deregister(fd);
                     let token = Token(CHILD | *pid as usize);
-                    let _ = self.registry.register(fd, token, Interest::READABLE);
+                    let raw = child.pidfd.as_raw_fd();
+                    self.poller(owner, false).unwatch(raw, token);
+                    let _ = self
+                        .registry
+                        .register(&mut SourceFd(&raw), token, Interest::READABLE);
                 }
             }
         }
@@ -388,44 +404,49 @@ impl Reactor {
         }
     }
 
-    /// One readiness event, from the reactor's poller or a local one.
+    /// One readiness event of the reactor's poller.
     fn handle(&self, ev: &mio::event::Event) {
-        let token = ev.token().0;
+        let hup = ev.is_read_closed() || ev.is_error();
+        self.ready(
+            ev.token().0,
+            ev.is_readable() || hup,
+            ev.is_writable() || ev.is_write_closed() || ev.is_error(),
+            hup,
+        );
+    }
+
+    /// A descriptor `owner`'s local poller watches under `token` is ready, as its loop says
+    /// (`failed`: the loop reports an error on it). Runs on the owner's thread. Returns
+    /// whether events now wait for JS.
+    pub fn local_ready(
+        &self,
+        owner: &Owner,
+        token: usize,
+        readable: bool,
+        writable: bool,
+        failed: bool,
+    ) -> bool {
+        owner.set_driving(true);
+        self.ready(token, readable || failed, writable || failed, failed);
+        owner.set_driving(false)
+    }
+
+    /// Serves one ready descriptor; `hup`: the peer may be gone, read to the end.
+    fn ready(&self, token: usize, readable: bool, writable: bool, hup: bool) {
         if token & CHILD != 0 {
             self.reap((token & !CHILD) as i32);
         } else if token & LISTENER != 0 {
             lock(&self.scheduler).readable((token & !LISTENER) as u32);
-        } else if ev.token() == WAKER {
+        } else if Token(token) == WAKER {
             // The JS thread made room for listeners: the run loop accepts next.
         } else if let Some(ch) = self.channel(token as u32) {
-            let hup = ev.is_read_closed() || ev.is_error();
-            if ev.is_readable() || hup {
+            if readable {
                 self.read(&ch, hup);
             }
-            if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
+            if writable {
                 self.flush(&ch);
             }
         }
-    }
-
-    /// Serves what `owner`'s local poller has ready, without blocking, on the calling (the
-    /// owner's) thread. Returns whether events now wait for JS.
-    pub fn drive(&self, owner: &Owner) -> bool {
-        let Some(local) = &owner.local else {
-            return false;
-        };
-        owner.set_driving(true);
-        {
-            let mut guard = lock(&local.poll);
-            let (poll, events) = &mut *guard;
-            // EINTR or a failure: nothing served this time; the descriptor stays readable.
-            if poll.poll(events, Some(Duration::ZERO)).is_ok() {
-                for ev in events.iter() {
-                    self.handle(ev);
-                }
-            }
-        }
-        owner.set_driving(false)
     }
 
     /// Moves a channel to the reactor thread (it joins a round-robin listener).
@@ -434,8 +455,9 @@ impl Reactor {
         if ch.closed.load(SeqCst) || ch.on_reactor.swap(true, SeqCst) {
             return;
         }
-        let fd = &mut SourceFd(&ch.fd.as_raw_fd());
-        let _ = self.registry_for(&ch.owner, false).deregister(fd);
+        let token = Token(ch.id as usize);
+        self.poller(&ch.owner, false)
+            .unwatch(ch.fd.as_raw_fd(), token);
         if let Err(e) = self.arm(ch, false, !writer.is_empty()) {
             drop(writer);
             let code = errno_code(e);
@@ -443,11 +465,11 @@ impl Reactor {
         }
     }
 
-    /// The reactor's registry, or `owner`'s local one.
-    fn registry_for<'a>(&'a self, owner: &'a Owner, on_reactor: bool) -> &'a Registry {
+    /// The reactor's poller, or `owner`'s local one.
+    fn poller<'a>(&'a self, owner: &'a Owner, on_reactor: bool) -> Poller<'a> {
         match &owner.local {
-            Some(local) if !on_reactor => &local.registry,
-            _ => &self.registry,
+            Some(local) if !on_reactor => Poller::Local(local.as_ref()),
+            _ => Poller::Reactor(&self.registry),
         }
     }
 
@@ -482,25 +504,19 @@ impl Reactor {
         lock(&self.channels).get(&id).cloned()
     }
 
-    /// Registers (or re-arms) the channel socket, edge-triggered, for reading and, while
-    /// bytes are queued (`writing`), for writing: a writable edge comes each time the peer
-    /// reads, which would wake the reactor for nothing. Re-arming is done with the writer
-    /// locked, so that the interest follows the queue.
+    /// Registers (or re-arms) the channel socket for reading (a local poller: unless it is
+    /// paused) and, while bytes are queued (`writing`), for writing: a writable edge comes
+    /// each time the peer reads, which would wake the poller for nothing. Re-arming is done
+    /// with the writer locked, so that the interest follows the queue.
     fn arm(&self, ch: &Chan, again: bool, writing: bool) -> Result<(), Errno> {
-        let raw = ch.fd.as_raw_fd();
-        let (source, token) = (&mut SourceFd(&raw), Token(ch.id as usize));
-        let registry = self.registry_for(&ch.owner, ch.on_reactor.load(SeqCst));
-        let interest = if writing {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        let res = if again {
-            registry.reregister(source, token, interest)
-        } else {
-            registry.register(source, token, interest)
-        };
-        res.map_err(sys::io_errno)
+        let reading = !ch.paused.load(SeqCst);
+        self.poller(&ch.owner, ch.on_reactor.load(SeqCst)).watch(
+            ch.fd.as_raw_fd(),
+            Token(ch.id as usize),
+            reading,
+            writing,
+            again,
+        )
     }
 
     fn reap(&self, pid: i32) {
@@ -521,11 +537,11 @@ impl Reactor {
         let Some(child) = child else {
             return;
         };
-        let registry = match &child.owner {
-            Some(owner) => self.registry_for(owner, !child.local),
-            None => &self.registry,
+        let poller = match &child.owner {
+            Some(owner) => self.poller(owner, !child.local),
+            None => Poller::Reactor(&self.registry),
         };
-        let _ = registry.deregister(&mut SourceFd(&child.pidfd.as_raw_fd()));
+        poller.unwatch(child.pidfd.as_raw_fd(), Token(CHILD | pid as usize));
         if let Some(owner) = child.owner {
             owner.push([Event::Exit {
                 pid,
@@ -559,8 +575,8 @@ impl Reactor {
         let error = match end {
             ReadEnd::WouldBlock => return,
             ReadEnd::Stopped => {
-                if budget == 0 && !ch.paused.load(SeqCst) {
-                    // Re-arming makes the next poll report the rest.
+                if ch.paused.load(SeqCst) && !ch.on_reactor.load(SeqCst) {
+                    // A level-triggered loop would report the unread socket on every turn.
                     let writer = lock(&ch.writer);
                     let _ = self.arm(ch, true, !writer.is_empty());
                 }
@@ -710,8 +726,8 @@ impl Reactor {
         if ch.closed.swap(true, SeqCst) {
             return;
         }
-        let registry = self.registry_for(&ch.owner, ch.on_reactor.load(SeqCst));
-        let _ = registry.deregister(&mut SourceFd(&ch.fd.as_raw_fd()));
+        let poller = self.poller(&ch.owner, ch.on_reactor.load(SeqCst));
+        poller.unwatch(ch.fd.as_raw_fd(), Token(ch.id as usize));
         lock(&self.channels).remove(&ch.id);
         lock(&ch.writer).discard();
         // Its unanswered connections go to other workers.
@@ -723,6 +739,59 @@ impl Reactor {
         });
         ch.owner
             .push(error.into_iter().chain([Event::Close { channel: ch.id }]));
+    }
+}
+
+/// Where a descriptor is watched: the reactor thread's poller (edge-triggered, always for
+/// reading) or its owner's own loop (level-triggered).
+enum Poller<'a> {
+    Reactor(&'a Registry),
+    Local(&'a dyn LocalPoller),
+}
+
+impl Poller<'_> {
+    fn local(&self) -> Option<&dyn LocalPoller> {
+        match self {
+            Poller::Local(l) => Some(*l),
+            Poller::Reactor(_) => None,
+        }
+    }
+
+    /// Watches `fd` (`again`: changes how it is watched).
+    fn watch(
+        &self,
+        fd: RawFd,
+        token: Token,
+        reading: bool,
+        writing: bool,
+        again: bool,
+    ) -> Result<(), Errno> {
+        match self {
+            Poller::Local(l) => l.watch(fd, token.0, reading, writing),
+            Poller::Reactor(registry) => {
+                let interest = if writing {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::READABLE
+                };
+                let source = &mut SourceFd(&fd);
+                if again {
+                    registry.reregister(source, token, interest)
+                } else {
+                    registry.register(source, token, interest)
+                }
+            }
+        }
+        .map_err(sys::io_errno)
+    }
+
+    fn unwatch(&self, fd: RawFd, token: Token) {
+        match self {
+            Poller::Local(l) => l.unwatch(token.0),
+            Poller::Reactor(registry) => {
+                let _ = registry.deregister(&mut SourceFd(&fd));
+            }
+        }
     }
 }
 
@@ -1034,11 +1103,48 @@ mod tests {
         local_poller();
     }
 
-    /// Waits (bounded) until `owner`'s local poller has something, then drives it.
-    fn drive_when_ready(owner: &Arc<Owner>) -> bool {
-        let fd = owner.local_fd().unwrap();
-        // SAFETY: the poller's descriptor stays open while `owner` lives.
-        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    /// A local poller for the tests: a mio poller that the test thread drives, as an
+    /// environment's loop would (edge-triggered here, which one read per event also serves).
+    struct TestLoop {
+        poll: Mutex<Poll>,
+        registry: Registry,
+        /// The descriptor of each watched token.
+        fds: Mutex<HashMap<usize, RawFd>>,
+    }
+
+    impl LocalPoller for Arc<TestLoop> {
+        fn watch(
+            &self,
+            fd: RawFd,
+            token: usize,
+            readable: bool,
+            writable: bool,
+        ) -> std::io::Result<()> {
+            let registry = &self.registry;
+            let _ = registry.deregister(&mut SourceFd(&fd));
+            lock(&self.fds).insert(token, fd);
+            let interest = match (readable, writable) {
+                (_, false) => Interest::READABLE,
+                (false, true) => Interest::WRITABLE,
+                (true, true) => Interest::READABLE | Interest::WRITABLE,
+            };
+            registry.register(&mut SourceFd(&fd), Token(token), interest)
+        }
+
+        fn unwatch(&self, token: usize) {
+            if let Some(fd) = lock(&self.fds).remove(&token) {
+                let _ = self.registry.deregister(&mut SourceFd(&fd));
+            }
+        }
+    }
+
+    /// Waits (bounded) until `owner`'s local poller has something, then serves it as the
+    /// environment's loop would. Returns whether events wait for JS.
+    fn drive_when_ready(owner: &Arc<Owner>, lp: &TestLoop) -> bool {
+        let mut events = Events::with_capacity(8);
+        let mut poll = lock(&lp.poll);
+        // SAFETY: the poller's descriptor is open while `lp` lives.
+        let fd = unsafe { BorrowedFd::borrow_raw(poll.as_raw_fd()) };
         let mut pfd = [nix::poll::PollFd::new(fd, nix::poll::PollFlags::POLLIN)];
         // A failure guard only: the peer wrote already.
         assert_eq!(
@@ -1046,21 +1152,41 @@ mod tests {
             1,
             "nothing ready"
         );
-        r().drive(owner)
+        poll.poll(&mut events, Some(Duration::ZERO)).unwrap();
+        // Served without the lock: serving re-arms through `watch`.
+        drop(poll);
+        let mut any = false;
+        for ev in events.iter() {
+            any |= r().local_ready(
+                owner,
+                ev.token().0,
+                ev.is_readable(),
+                ev.is_writable(),
+                ev.is_error(),
+            );
+        }
+        any
     }
 
-    /// An owner with a local poller: its channel and child are served by `drive` on the
-    /// calling thread, not by the reactor; a channel moved to the reactor is served there.
+    /// An owner with a local poller: its channel and child are served by `local_ready` on
+    /// the calling thread, not by the reactor; a channel moved to the reactor is served there.
     // The child is reaped by the reactor, not by Child::wait.
     #[allow(clippy::zombie_processes)]
     fn local_poller() {
-        let local = Arc::new(Owner::with_local().unwrap());
+        let poll = Poll::new().unwrap();
+        let registry = poll.registry().try_clone().unwrap();
+        let lp = Arc::new(TestLoop {
+            poll: Mutex::new(poll),
+            registry,
+            fds: Mutex::default(),
+        });
+        let local = Arc::new(Owner::with_local(Box::new(lp.clone())));
         let notified = Arc::new(AtomicBool::new(false));
         let flag = notified.clone();
         local.set_notify(Box::new(move || flag.store(true, SeqCst)));
         let (id, mut peer) = channel_for(&local, Serialization::Json, 1 << 20);
         peer.write_all(b"{\"a\":1}\n").unwrap();
-        assert!(drive_when_ready(&local), "no events after a drive");
+        assert!(drive_when_ready(&local, &lp), "no events after a drive");
         let (events, _) = local.take();
         assert_eq!(data_of(&events, id).0, b"{\"a\":1}\n");
         assert!(!notified.load(SeqCst), "the driving thread is not notified");
@@ -1071,7 +1197,7 @@ mod tests {
             .unwrap();
         let pid = c.id() as i32;
         r().watch_exit(&local, pid, pidfd_open(c.id()));
-        assert!(drive_when_ready(&local));
+        assert!(drive_when_ready(&local, &lp));
         let (events, _) = local.take();
         assert!(matches!(events[..], [Event::Exit { pid: p, status: Some(4), .. }] if p == pid));
 

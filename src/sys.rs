@@ -96,6 +96,22 @@ pub(crate) fn open_dev_null() -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Blocks until `fd` is readable (a pidfd: its process exited), whatever its O_NONBLOCK.
+pub(crate) fn wait_readable(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd.
+        match check(unsafe { libc::poll(&mut pfd, 1, -1) }) {
+            Err(Errno::EINTR) => continue,
+            other => return other.map(drop),
+        }
+    }
+}
+
 /// pidfd_open(2); the kernel always makes pidfds close-on-exec.
 pub(crate) fn pidfd_open(pid: libc::pid_t) -> Result<OwnedFd, Errno> {
     // SAFETY: plain syscall with integer arguments.

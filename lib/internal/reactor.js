@@ -1,7 +1,7 @@
 'use strict';
 // The event pump between the addon and JS. The addon keeps one event queue per
 // JS environment (this thread's: main or a worker thread). Channels and children
-// read on this thread's own loop call `notify(events)` with the queue at once;
+// read on this thread's own loop call `notify(kind, id, a, b)` once per event;
 // events from the reactor thread (cluster workers' channels) call `notify()` and
 // we drain. Each event goes to whoever registered for its pid (exit) or channel
 // id (the rest). The addon hands events flat, four slots each (kind, id, a, b);
@@ -26,6 +26,10 @@ const channels = new Map(); // channel id -> { data, drain, error, close }
 const stopWatchers = new Map(); // round-robin listener id -> onStopped()
 let initialized = false;
 let refs = 0;
+
+// Counts deliveries: a channel writes the first message sent in a turn at once and
+// batches the rest of it (lib/internal/ipc/channel.js).
+let turns = 0;
 
 let batch = null; // events being delivered, oldest first
 let pos = 0;
@@ -61,18 +65,39 @@ function toEvent(kind, id, a, b) {
   }
 }
 
-function notify(flat) {
-  if (flat === undefined) flat = binding.drain();
-  if (flat.length === 0) return;
-  const events = [];
-  for (let i = 0; i < flat.length; i += 4) {
-    events.push(toEvent(flat[i], flat[i + 1], flat[i + 2], flat[i + 3]));
-  }
-  if (batch === null) {
-    batch = events;
-    pos = 0;
+// `notify(kind, id, a, b)`: one event, from this thread's own loop. `notify()`:
+// the reactor thread queued events; they are drained here.
+function notify(kind, id, a, b) {
+  if (kind !== undefined) {
+    const ev = toEvent(kind, id, a, b);
+    if (batch === null && !scheduled) {
+      // The common case: nothing waits, deliver it now.
+      try {
+        dispatch(ev);
+      } catch (err) {
+        batch = [ev];
+        pos = 0;
+        later();
+        process.nextTick(rethrow, err);
+      }
+      return;
+    }
+    if (batch === null) {
+      batch = [ev];
+      pos = 0;
+    } else {
+      batch.push(ev);
+    }
   } else {
-    for (let i = 0; i < events.length; i++) batch.push(events[i]);
+    const flat = binding.drain();
+    if (flat.length === 0) return;
+    if (batch === null) {
+      batch = [];
+      pos = 0;
+    }
+    for (let i = 0; i < flat.length; i += 4) {
+      batch.push(toEvent(flat[i], flat[i + 1], flat[i + 2], flat[i + 3]));
+    }
   }
   if (!scheduled) deliver();
 }
@@ -100,6 +125,7 @@ function rethrow(err) {
 }
 
 function dispatch(ev) {
+  turns++;
   if (ev.type === 'fatal') {
     // The native reactor thread stopped: nothing will be delivered from now on. Said
     // loudly, once, rather than leaving children and channels waiting forever.
@@ -177,4 +203,14 @@ function unref() {
   if (refs > 0 && --refs === 0) binding.setRef(false);
 }
 
-module.exports = { watchExit, registerChannel, watchStopped, ref, unref, closeFds };
+function turn() {
+  return turns;
+}
+
+function nextTurn() {
+  turns++;
+}
+
+module.exports = {
+  watchExit, registerChannel, watchStopped, ref, unref, closeFds, turn, nextTurn,
+};
