@@ -6,6 +6,9 @@
 //    as CommonJS and as an ES module (module node16), and both compile;
 //  - rust-cluster's `maxMessageSize` option is accepted where it belongs, and type errors
 //    are still errors.
+// And the native surface: lib/binding.d.ts is what the build generates from the Rust exports,
+// declares what the loaded addon exports and everything lib/ uses of it, and compiles; only
+// lib/binding.js loads the addon.
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -249,5 +252,89 @@ new Pool({ filename: 'task.js', serialization: 'v8' });
 new Pool({ filename: 'task.js', role: 'boss', queue: { redis: 'redis://x' } });
 `);
   const r = tsc(dir, ['pool.ts'], configs['CommonJS, esModuleInterop'].options);
+  assert.equal(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
+});
+
+// --- the native surface -------------------------------------------------------------------
+
+const BINDING_DTS = path.join(ROOT, 'lib', 'binding.d.ts');
+// What `npm run build` generated from the Rust exports along with the addon it built.
+const BUILT_DTS = path.join(ROOT, 'build', 'binding.d.ts');
+
+// Names of the runtime exports a declaration file declares (interfaces are types only).
+function declaredExports(dts) {
+  return [...dts.matchAll(/^export (?:declare )?(?:function|const|class|enum) (\w+)/gm)]
+    .map((m) => m[1]).sort();
+}
+
+// lib/**/*.js and .mjs, with the files at the top (index.js, bin/).
+function jsFiles() {
+  const files = [path.join(ROOT, 'index.js')];
+  const walk = (dir) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (/\.m?js$/.test(entry.name)) files.push(full);
+    }
+  };
+  walk(path.join(ROOT, 'lib'));
+  walk(path.join(ROOT, 'bin'));
+  return files;
+}
+
+test('lib/binding.d.ts is the declaration the build generates from the Rust exports', {
+  skip: fs.existsSync(BUILT_DTS) ? false : 'no build/binding.d.ts: the addon was not built here (npm run build)',
+}, () => {
+  const built = fs.readFileSync(BUILT_DTS, 'utf8');
+  const checkedIn = fs.readFileSync(BINDING_DTS, 'utf8');
+  assert.ok(declaredExports(built).length > 0, 'the build generated an empty declaration');
+  assert.equal(checkedIn, built,
+    'lib/binding.d.ts is stale: the Rust exports changed. Run `npm run build` and ' +
+    '`cp build/binding.d.ts lib/binding.d.ts`, then commit it');
+});
+
+test('lib/binding.d.ts declares exactly what the loaded addon exports', () => {
+  const binding = require('../lib/binding');
+  assert.deepEqual(Object.keys(binding).sort(), declaredExports(fs.readFileSync(BINDING_DTS, 'utf8')));
+});
+
+test('lib/ uses only what lib/binding.d.ts declares, and loads the addon only in lib/binding.js', () => {
+  const declared = new Set(declaredExports(fs.readFileSync(BINDING_DTS, 'utf8')));
+  const used = new Map(); // export name -> files using it
+  const loaders = [];
+  for (const file of jsFiles()) {
+    const rel = path.relative(ROOT, file);
+    const src = fs.readFileSync(file, 'utf8');
+    const names = [...src.matchAll(/(?<![\w.$])binding\.(\w+)/g)].map((m) => m[1]);
+    for (const [, list] of src.matchAll(/\{([^}]*)\}\s*=\s*(?:binding|require\([^)]*\/binding['"]\))/g)) {
+      for (const part of list.split(',')) if (part.trim()) names.push(part.split(':')[0].trim());
+    }
+    for (const name of names) used.set(name, [...(used.get(name) || []), rel]);
+    if (rel !== path.join('lib', 'binding.js') &&
+        /require\(\s*['"`][^'"`]*(\.node|rust-cluster-[a-z]|\/build\/)[^'"`]*['"`]|process\.dlopen/.test(src)) {
+      loaders.push(rel);
+    }
+  }
+  assert.ok(used.has('spawn') && used.has('DEFAULT_BACKLOG'), 'the scan found the known uses');
+  const undeclared = [...used].filter(([name]) => !declared.has(name));
+  assert.deepEqual(undeclared, [], 'binding exports used but not declared');
+  assert.deepEqual(loaders, [], 'files loading the addon other than lib/binding.js');
+});
+
+test('lib/binding.d.ts compiles, and a misuse of it is an error', { skip, timeout: 180_000 }, (t) => {
+  const dir = project();
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const binding = JSON.stringify(path.join(ROOT, 'lib', 'binding'));
+  fs.writeFileSync(path.join(dir, 'use.ts'), `
+import binding = require(${binding});
+const r: binding.SpawnResult = binding.spawn({ file: 'true', args: ['true'], envPairs: [],
+  detached: false, stdio: [{ type: 'ignore' }], maxMessageSize: binding.DEFAULT_MAX_MESSAGE_SIZE });
+const errno: number = binding.kill(r.pid, 15);
+const version: number = binding.V8_FORMAT_VERSION + binding.DEFAULT_BACKLOG + binding.MAX_HANDLE_RETRANSMISSIONS;
+void errno; void version;
+// @ts-expect-error: channelWrite takes a channel id
+binding.channelWrite('1', 'x');
+`);
+  const r = tsc(dir, ['use.ts'], configs['CommonJS, esModuleInterop'].options);
   assert.equal(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
 });

@@ -5,7 +5,9 @@
 //   2. the platform package rust-cluster-<platform>, an optional dependency holding the
 //      prebuilt addon (what `npm install rust-cluster` gives a user);
 // and otherwise throws an error that names the platform, each place looked at and why it
-// did not load, and how to build from source.
+// did not load, and how to build from source. Its exports are declared in binding.d.ts, which
+// the build generates from the Rust exports (build/binding.d.ts; __test__/types.test.js fails
+// while the checked-in copy differs).
 const fs = require('node:fs');
 const path = require('node:path');
 

@@ -6,6 +6,7 @@ mod cluster;
 mod env_loop;
 mod ipc;
 mod napi_cluster;
+mod napi_constants;
 mod napi_events;
 mod napi_ipc;
 mod napi_process;

@@ -51,7 +51,7 @@ const ADAPTIVE_DEFAULTS = Object.freeze({
 const IPV6ONLY = 1;
 const UDP_REUSEADDR = 4;
 // Node's listen backlog when none is given.
-const DEFAULT_BACKLOG = 511;
+const { DEFAULT_BACKLOG } = binding;
 
 function isUdp(addressType) {
   return addressType === 'udp4' || addressType === 'udp6';

@@ -34,7 +34,7 @@ const {
 } = require('./validators');
 const { NODE_MAJOR } = require('./node_major');
 
-const DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
+const { DEFAULT_MAX_MESSAGE_SIZE } = binding;
 const childProcessChannel = diagnosticsChannel.channel('child_process');
 
 // Spawn failures Node reports through an 'error' event; any other errno throws.

@@ -45,7 +45,7 @@ pub struct Sockname {
 }
 
 /// Node's default backlog: `listen(backlog || 511)`.
-const DEFAULT_BACKLOG: i32 = 511;
+pub const DEFAULT_BACKLOG: i32 = 511;
 
 /// The socket and, for TCP and UDP, its address. Errors are errno values (EADDRINUSE...).
 pub fn listen_socket(o: &Options) -> Result<(OwnedFd, Option<Sockname>), Errno> {

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 /// stay bounded (workers x WINDOW); beyond it the kernel backlog holds new connections.
 pub const WINDOW: usize = 32;
 /// A handle whose message arrives without it is sent again this many times (as in Node).
-const MAX_RESENDS: u8 = 3;
+pub const MAX_RESENDS: u8 = 3;
 /// Connections accepted per listener before the reactor serves its other events (the
 /// workers' replies among them), then it comes back for more.
 const ACCEPT_BATCH: usize = 64;

@@ -4,7 +4,7 @@
 //! writes (format version 15, Node 20) and reads what it writes. Pure; no I/O.
 
 /// Serializer format version Node 20's V8 writes.
-const VERSION: u8 = 15;
+pub const VERSION: u8 = 15;
 const TAG_VERSION: u8 = 0xFF;
 /// V8 pads before two-byte string data so that it is 2-byte aligned; readers skip it.
 const PADDING: u8 = 0x00;

@@ -34,7 +34,7 @@ const { InvalidMessage } = serializations;
 const kBackpressure = 128 * 1024;
 // A tick's batch is written early when it grows this large, to bound memory.
 const kFlushThreshold = 64 * 1024;
-const kMaxHandleRetransmissions = 3;
+const { MAX_HANDLE_RETRANSMISSIONS: kMaxHandleRetransmissions } = binding;
 
 const INTERNAL_PREFIX = 'NODE_';
 // Messages whose `cmd` is 'NODE_' plus something belong to Node itself (and to

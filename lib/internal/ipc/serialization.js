@@ -9,6 +9,7 @@
 // the frames around it.
 const v8 = require('node:v8');
 const { isArrayBufferView } = require('node:util/types');
+const binding = require('../../binding');
 const { ERR_IPC_INVALID_MESSAGE } = require('../errors');
 
 class InvalidMessage {
@@ -99,14 +100,14 @@ class Deserializer extends v8.DefaultDeserializer {
   }
 }
 
-// A reader for the common part of V8's serialization format (version 15, Node
-// 20): primitives, strings, plain objects, arrays, Date, Map, Set and our host
+// A reader for the common part of V8's serialization format (kVersion, Node
+// 20's): primitives, strings, plain objects, arrays, Date, Map, Set and our host
 // objects. A native Deserializer per message costs microseconds; this costs a
 // fraction. Anything else (back-references, BigInt, RegExp, Error, ArrayBuffer,
 // other versions, malformed input) throws `kUnsupported` and the frame is read
 // by the native Deserializer instead, which also reports real errors.
 const kUnsupported = new Error('not handled by the fast reader');
-const kVersion = 15;
+const { V8_FORMAT_VERSION: kVersion } = binding;
 const viewTypes = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array,
   Int32Array, Uint32Array, Float32Array, Float64Array, DataView, Buffer, BigInt64Array,
   BigUint64Array];
