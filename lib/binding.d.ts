@@ -61,6 +61,13 @@ export declare function rrRemove(id: number, channelId: number): boolean
 /** `rrClose(id)`: closes the listener and every connection not yet accepted by a worker. */
 export declare function rrClose(id: number): void
 /**
+ * `rrStop(id) -> boolean`: the listener accepts what waits in its socket, closes the socket
+ * (new connections are refused) and deals what it accepted to its workers; a `stopped`
+ * event with `id` follows once all of it has been answered, or the listener closed. False
+ * (and no event) for an unknown or closed id.
+ */
+export declare function rrStop(id: number): boolean
+/**
  * `rrOwner(id, channelId)`: the worker on that channel accepts on direct listener `id`
  * itself from now on; -1 (or a closed channel): nobody does, the reactor accepts there for
  * the listener's workers.
@@ -92,6 +99,14 @@ export const MAX_HANDLE_RETRANSMISSIONS: number
  * reader in lib/internal/ipc/serialization.js) read and write: Node 20's, 15.
  */
 export const V8_FORMAT_VERSION: number
+/** The kinds of the flat events, `kind, id, a, b` (src/napi_events.rs, docs/internals.md). */
+export const EVENT_EXIT: number
+export const EVENT_DATA: number
+export const EVENT_DRAIN: number
+export const EVENT_ERROR: number
+export const EVENT_CLOSE: number
+export const EVENT_FATAL: number
+export const EVENT_STOPPED: number
 /**
  * `init(notify)`: `notify()` is called when this environment's event queue goes from empty
  * to non-empty. Calling it again replaces the callback.

@@ -4,6 +4,7 @@
 #![cfg_attr(test, allow(dead_code))]
 use crate::cluster::{listen, scheduler};
 use crate::ipc::v8;
+use crate::napi_events;
 use napi_derive::napi;
 
 /// The largest IPC message, in bytes, when `maxMessageSize` is not given: 64 MiB.
@@ -23,3 +24,19 @@ pub const MAX_HANDLE_RETRANSMISSIONS: u32 = scheduler::MAX_RESENDS as u32;
 /// reader in lib/internal/ipc/serialization.js) read and write: Node 20's, 15.
 #[napi]
 pub const V8_FORMAT_VERSION: u32 = v8::VERSION as u32;
+
+/// The kinds of the flat events, `kind, id, a, b` (src/napi_events.rs, docs/internals.md).
+#[napi]
+pub const EVENT_EXIT: u32 = napi_events::EXIT;
+#[napi]
+pub const EVENT_DATA: u32 = napi_events::DATA;
+#[napi]
+pub const EVENT_DRAIN: u32 = napi_events::DRAIN;
+#[napi]
+pub const EVENT_ERROR: u32 = napi_events::ERROR;
+#[napi]
+pub const EVENT_CLOSE: u32 = napi_events::CLOSE;
+#[napi]
+pub const EVENT_FATAL: u32 = napi_events::FATAL;
+#[napi]
+pub const EVENT_STOPPED: u32 = napi_events::STOPPED;

@@ -6,14 +6,14 @@ use crate::owner::Event;
 use napi::{check_status, sys, Env, JsObject, JsUnknown, NapiRaw, NapiValue, Result};
 use std::os::fd::IntoRawFd;
 
-/// Event kinds in the flat form.
-const EXIT: u32 = 0;
-const DATA: u32 = 1;
-const DRAIN: u32 = 2;
-const ERROR: u32 = 3;
-const CLOSE: u32 = 4;
-const FATAL: u32 = 5;
-const STOPPED: u32 = 6;
+/// Event kinds in the flat form (JS has them from src/napi_constants.rs).
+pub const EXIT: u32 = 0;
+pub const DATA: u32 = 1;
+pub const DRAIN: u32 = 2;
+pub const ERROR: u32 = 3;
+pub const CLOSE: u32 = 4;
+pub const FATAL: u32 = 5;
+pub const STOPPED: u32 = 6;
 
 /// The flat JS array of `events` (`drain()`).
 pub fn events_value(env: &Env, events: Vec<Event>) -> Result<JsObject> {

@@ -44,13 +44,10 @@ function init() {
 }
 
 // Flat kinds (src/napi_events.rs).
-const EXIT = 0;
-const DATA = 1;
-const DRAIN = 2;
-const ERROR = 3;
-const CLOSE = 4;
-const FATAL = 5;
-const STOPPED = 6;
+const {
+  EVENT_EXIT: EXIT, EVENT_DATA: DATA, EVENT_DRAIN: DRAIN, EVENT_ERROR: ERROR,
+  EVENT_CLOSE: CLOSE, EVENT_FATAL: FATAL, EVENT_STOPPED: STOPPED,
+} = binding;
 
 function toEvent(kind, id, a, b) {
   switch (kind) {
