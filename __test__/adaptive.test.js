@@ -115,9 +115,9 @@ test('a worker killed with connections queued on its socket loses none; a new wo
     // Worker 2 answers its share; worker 1's waits in its queue.
     const exited = c.next((m) => m.ev === 'exit' && m.id === 1);
     await settled(requests.map((r) => r.catch(() => {})), 1);
+    const before = answers.length;
     c.send({ cmd: 'kill', id: 1 });
     await exited;
-    const before = answers.length;
     const pids = await Promise.all(requests);
     assert.ok(before < CONNECTIONS, 'some connections were queued on the killed worker');
     assert.deepEqual(new Set(pids), new Set([two.pid]));
