@@ -259,6 +259,31 @@ test('a socket of another process in the port\'s SO_REUSEPORT group is reported'
   }
 });
 
+test('an adaptive setting given as undefined keeps its default', { timeout: 60000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-adaptive-'));
+  const script = path.join(dir, 'undefined.js');
+  fs.writeFileSync(script, `const cluster = require(${JSON.stringify(ROOT)});
+    if (cluster.isPrimary) {
+      cluster.schedulingPolicy = cluster.SCHED_ADAPTIVE;
+      cluster.setupPrimary({ adaptive: { checkInterval: undefined, orphanTimeout: undefined } });
+      const w = cluster.fork();
+      cluster.on('listening', () => { console.log('listening'); w.kill(); });
+    } else {
+      require('node:net').createServer().listen(0, '127.0.0.1');
+    }`);
+  try {
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(code, 0, out);
+    assert.equal(out.trim(), 'listening');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('setupPrimary checks the adaptive settings', () => {
   const cluster = require(ROOT);
   assert.equal(cluster.SCHED_ADAPTIVE, 4);

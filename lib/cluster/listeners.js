@@ -426,7 +426,12 @@ function createListener(policy, key, address, message, adaptive) {
     return new Shared(address, message);
   }
   if (policy === SCHED_ADAPTIVE) {
-    return new Adaptive(key, address, message, { ...ADAPTIVE_DEFAULTS, ...adaptive });
+    // A setting given as undefined is left at its default.
+    const settings = {};
+    for (const name of Object.keys(ADAPTIVE_DEFAULTS)) {
+      settings[name] = adaptive?.[name] ?? ADAPTIVE_DEFAULTS[name];
+    }
+    return new Adaptive(key, address, message, settings);
   }
   return new ReusePort(address, message);
 }
