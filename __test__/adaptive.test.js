@@ -99,8 +99,9 @@ function settled(promises, n) {
 const CONNECTIONS = 24;
 
 test('a worker killed with connections queued on its socket loses none; a new worker takes its socket over', { timeout: 60000 }, async () => {
-  // Never stalled: the queued connections wait for the kill.
-  const c = cluster('adaptive', { adaptive: { stallThreshold: 60000 } });
+  // Never stalled: the queued connections wait for the kill. The orphaned socket waits for
+  // its replacement however slowly the machine forks it.
+  const c = cluster('adaptive', { adaptive: { stallThreshold: 60000, orphanTimeout: 60000 } });
   try {
     const one = await addWorker(c, 1);
     const two = await addWorker(c, 2);
