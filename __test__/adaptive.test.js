@@ -40,6 +40,7 @@ function cluster(policy, { adaptive = {}, host = '127.0.0.1', listenPath = '' } 
   });
   return {
     events,
+    pid: child.pid,
     send: (m) => child.send(m),
     // The first event from now on that `match` accepts.
     next(match) {
@@ -195,6 +196,53 @@ async function lifecycle(policy) {
     c.close();
   }
 }
+
+// How many descriptors of process `pid` are the socket with inode `ino`.
+function copies(pid, ino) {
+  const dir = `/proc/${pid}/fd`;
+  let n = 0;
+  for (const fd of fs.readdirSync(dir)) {
+    try {
+      if (fs.readlinkSync(path.join(dir, fd)) === `socket:[${ino}]`) n += 1;
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return n;
+}
+
+// Resolves once `check()` is true; checked every 20 ms for at most 10 s.
+async function until(check, what) {
+  const deadline = Date.now() + 10000;
+  while (!check()) {
+    assert.ok(Date.now() < deadline, `timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('a socket nobody takes over is closed after orphanTimeout; the last worker leaving closes every one', { timeout: 60000 }, async () => {
+  const c = cluster('adaptive', { adaptive: { orphanTimeout: 100 } });
+  try {
+    const one = await addWorker(c, 1);
+    const two = await addWorker(c, 2);
+    // The JS handle and the reactor's copy.
+    assert.equal(copies(c.pid, one.ino), 2);
+    assert.equal(copies(c.pid, two.ino), 2);
+    const left = c.next((m) => m.ev === 'exit' && m.id === 2);
+    c.send({ cmd: 'disconnect', id: 2 });
+    await left;
+    await until(() => copies(c.pid, two.ino) === 0, 'the orphaned socket is closed');
+    assert.equal(copies(c.pid, one.ino), 2);
+    const pids = await Promise.all(Array.from({ length: 8 }, () => request(one.port)));
+    assert.deepEqual(new Set(pids), new Set([one.pid]));
+    const gone = c.next((m) => m.ev === 'exit' && m.id === 1);
+    c.send({ cmd: 'kill', id: 1 });
+    await gone;
+    await until(() => copies(c.pid, one.ino) === 0, 'the last socket is closed');
+  } finally {
+    c.close();
+  }
+});
 
 test('listening, disconnect and exit events as under round-robin', { timeout: 60000 }, async () => {
   const [rr, adaptive] = [await lifecycle('rr'), await lifecycle('adaptive')];
