@@ -1411,6 +1411,36 @@ mod tests {
     }
 
     #[test]
+    fn a_queue_that_does_not_shrink_is_stolen_until_the_owner_answers() {
+        let (mut s, r, socket, id) = owned_direct();
+        let stall = s.stall().unwrap();
+        let clients: Vec<_> = (0..3)
+            .map(|_| std::net::TcpStream::connect(socket.local_addr().unwrap()).unwrap())
+            .collect();
+        // The handshakes complete in the kernel; the connections wait in the accept queue.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sys::accept_queue_len(socket.as_raw_fd()).unwrap() < 3 {
+            assert!(Instant::now() < deadline, "connections not queued");
+            std::thread::yield_now();
+        }
+        let t0 = Instant::now() + stall.check;
+        s.watch(&r, t0);
+        assert!(!s.core.accepting(id), "not for long yet");
+        s.watch(&r, t0 + stall.after);
+        assert!(s.core.accepting(id) && s.listeners[&id].polled, "stolen");
+        s.readable(id);
+        s.accept_ready(&r);
+        // The stalled owner gets one (a probe), the other worker the rest.
+        let sent = r.sent.borrow().clone();
+        let to_owner: Vec<_> = sent.iter().filter(|s| s.0 == 10).collect();
+        assert_eq!((sent.len(), to_owner.len()), (3, 1), "{sent:?}");
+        // Its answer gives it its socket back.
+        assert!(s.reply(&r, 10, to_owner[0].1, true));
+        assert!(!s.core.accepting(id) && !s.listeners[&id].polled);
+        drop(clients);
+    }
+
+    #[test]
     fn a_channel_gone_before_rr_owner_owns_nothing() {
         // The worker died while its reply was being written: JS still sets it as owner.
         let (mut s, r, _socket, id) = owned_direct();
