@@ -244,6 +244,32 @@ test('a socket nobody takes over is closed after orphanTimeout; the last worker 
   }
 });
 
+test('a socket is not closed while the stuck worker told to leave still holds it', { timeout: 60000 }, async () => {
+  const c = cluster('adaptive', { adaptive: { orphanTimeout: 50 } });
+  try {
+    const one = await addWorker(c, 1);
+    const two = await addWorker(c, 2);
+    // Worker 2 is told to leave while its event loop is stuck: it keeps its copy of its
+    // socket, in the group, until it runs again.
+    const go = await block(c, 2);
+    c.send({ cmd: 'disconnect', id: 2 });
+    // Ten times the orphan timeout: the primary must still hold its copy and accept there.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(copies(c.pid, two.ino), 2);
+    const requests = Array.from({ length: CONNECTIONS }, () => request(one.port));
+    const pids = await Promise.race([
+      Promise.all(requests),
+      new Promise((resolve) => setTimeout(resolve, 10000, 'some wait for the stuck worker')),
+    ]);
+    fs.writeFileSync(go, '');
+    assert.deepEqual(new Set(pids), new Set([one.pid]));
+    // Once it has left, the socket goes.
+    await until(() => copies(c.pid, two.ino) === 0, 'the socket is closed');
+  } finally {
+    c.close();
+  }
+});
+
 test('listening, disconnect and exit events as under round-robin', { timeout: 60000 }, async () => {
   const [rr, adaptive] = [await lifecycle('rr'), await lifecycle('adaptive')];
   assert.deepEqual(adaptive, rr);
