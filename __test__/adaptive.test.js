@@ -40,6 +40,7 @@ function cluster(policy, { adaptive = {}, host = '127.0.0.1', listenPath = '' } 
   });
   return {
     events,
+    pid: child.pid,
     send: (m) => child.send(m),
     // The first event from now on that `match` accepts.
     next(match) {
@@ -99,8 +100,9 @@ function settled(promises, n) {
 const CONNECTIONS = 24;
 
 test('a worker killed with connections queued on its socket loses none; a new worker takes its socket over', { timeout: 60000 }, async () => {
-  // Never stalled: the queued connections wait for the kill.
-  const c = cluster('adaptive', { adaptive: { stallThreshold: 60000 } });
+  // Never stalled: the queued connections wait for the kill. The orphaned socket waits for
+  // its replacement however slowly the machine forks it.
+  const c = cluster('adaptive', { adaptive: { stallThreshold: 60000, orphanTimeout: 60000 } });
   try {
     const one = await addWorker(c, 1);
     const two = await addWorker(c, 2);
@@ -195,6 +197,79 @@ async function lifecycle(policy) {
   }
 }
 
+// How many descriptors of process `pid` are the socket with inode `ino`.
+function copies(pid, ino) {
+  const dir = `/proc/${pid}/fd`;
+  let n = 0;
+  for (const fd of fs.readdirSync(dir)) {
+    try {
+      if (fs.readlinkSync(path.join(dir, fd)) === `socket:[${ino}]`) n += 1;
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return n;
+}
+
+// Resolves once `check()` is true; checked every 20 ms for at most 10 s.
+async function until(check, what) {
+  const deadline = Date.now() + 10000;
+  while (!check()) {
+    assert.ok(Date.now() < deadline, `timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test('a socket nobody takes over is closed after orphanTimeout; the last worker leaving closes every one', { timeout: 60000 }, async () => {
+  const c = cluster('adaptive', { adaptive: { orphanTimeout: 100 } });
+  try {
+    const one = await addWorker(c, 1);
+    const two = await addWorker(c, 2);
+    // The JS handle and the reactor's copy.
+    assert.equal(copies(c.pid, one.ino), 2);
+    assert.equal(copies(c.pid, two.ino), 2);
+    const left = c.next((m) => m.ev === 'exit' && m.id === 2);
+    c.send({ cmd: 'disconnect', id: 2 });
+    await left;
+    await until(() => copies(c.pid, two.ino) === 0, 'the orphaned socket is closed');
+    assert.equal(copies(c.pid, one.ino), 2);
+    const pids = await Promise.all(Array.from({ length: 8 }, () => request(one.port)));
+    assert.deepEqual(new Set(pids), new Set([one.pid]));
+    const gone = c.next((m) => m.ev === 'exit' && m.id === 1);
+    c.send({ cmd: 'kill', id: 1 });
+    await gone;
+    await until(() => copies(c.pid, one.ino) === 0, 'the last socket is closed');
+  } finally {
+    c.close();
+  }
+});
+
+test('a socket is not closed while the stuck worker told to leave still holds it', { timeout: 60000 }, async () => {
+  const c = cluster('adaptive', { adaptive: { orphanTimeout: 50 } });
+  try {
+    const one = await addWorker(c, 1);
+    const two = await addWorker(c, 2);
+    // Worker 2 is told to leave while its event loop is stuck: it keeps its copy of its
+    // socket, in the group, until it runs again.
+    const go = await block(c, 2);
+    c.send({ cmd: 'disconnect', id: 2 });
+    // Ten times the orphan timeout: the primary must still hold its copy and accept there.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(copies(c.pid, two.ino), 2);
+    const requests = Array.from({ length: CONNECTIONS }, () => request(one.port));
+    const pids = await Promise.race([
+      Promise.all(requests),
+      new Promise((resolve) => setTimeout(resolve, 10000, 'some wait for the stuck worker')),
+    ]);
+    fs.writeFileSync(go, '');
+    assert.deepEqual(new Set(pids), new Set([one.pid]));
+    // Once it has left, the socket goes.
+    await until(() => copies(c.pid, two.ino) === 0, 'the socket is closed');
+  } finally {
+    c.close();
+  }
+});
+
 test('listening, disconnect and exit events as under round-robin', { timeout: 60000 }, async () => {
   const [rr, adaptive] = [await lifecycle('rr'), await lifecycle('adaptive')];
   assert.deepEqual(adaptive, rr);
@@ -259,6 +334,31 @@ test('a socket of another process in the port\'s SO_REUSEPORT group is reported'
   }
 });
 
+test('an adaptive setting given as undefined keeps its default', { timeout: 60000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rc-adaptive-'));
+  const script = path.join(dir, 'undefined.js');
+  fs.writeFileSync(script, `const cluster = require(${JSON.stringify(ROOT)});
+    if (cluster.isPrimary) {
+      cluster.schedulingPolicy = cluster.SCHED_ADAPTIVE;
+      cluster.setupPrimary({ adaptive: { checkInterval: undefined, orphanTimeout: undefined } });
+      const w = cluster.fork();
+      cluster.on('listening', () => { console.log('listening'); w.kill(); });
+    } else {
+      require('node:net').createServer().listen(0, '127.0.0.1');
+    }`);
+  try {
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    assert.equal(code, 0, out);
+    assert.equal(out.trim(), 'listening');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('setupPrimary checks the adaptive settings', () => {
   const cluster = require(ROOT);
   assert.equal(cluster.SCHED_ADAPTIVE, 4);
@@ -278,10 +378,6 @@ function listeners(port) {
     .filter((line) => line.includes(`0100007F:${hex} 00000000:0000 0A`)).length;
 }
 
-async function until(condition) {
-  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 20));
-}
-
 test('a socket nobody takes over is closed after orphanTimeout without resetting its queue', { timeout: 60000 }, async () => {
   const c = cluster('adaptive', { adaptive: { stallThreshold: 60000, orphanTimeout: 200 } });
   try {
@@ -293,10 +389,10 @@ test('a socket nobody takes over is closed after orphanTimeout without resetting
     // it is closed.
     const requests = Array.from({ length: 100 }, () => request(one.port));
     const exited = c.next((m) => m.ev === 'exit' && m.id === 1);
-    await until(() => listeners(one.port) === 2);
+    await until(() => listeners(one.port) === 2, 'both sockets listen');
     c.send({ cmd: 'kill', id: 1 });
     await exited;
-    await until(() => listeners(one.port) === 1);
+    await until(() => listeners(one.port) === 1, 'the orphan is closed');
     fs.writeFileSync(go2, '');
     const pids = await Promise.all(requests);
     assert.deepEqual(new Set(pids), new Set([two.pid]));

@@ -39,7 +39,8 @@ const ADAPTIVE_DEFAULTS = Object.freeze({
   // accepts for it and deals the connections to the others until it answers again.
   stallThreshold: 20,
   // A socket whose worker left waits this long for a new worker to take it over (its
-  // connections go to the others meanwhile); then the primary closes it.
+  // connections go to the others meanwhile); then the primary closes it, once that worker
+  // has disconnected or exited.
   orphanTimeout: 1000,
   // How often the primary looks for sockets of other processes in the port's SO_REUSEPORT
   // group (any process of the same user can bind into it); each is reported once, as a
@@ -327,7 +328,9 @@ class Adaptive {
     this.settings = settings;
     this.workers = new Map(); // worker id -> channel id, from its query on
     this.dealt = new Set(); // channel ids of the workers the scheduler deals to
-    this.sockets = []; // { id: scheduler listener, handle, fd, owner: worker id | null, timer }
+    // { id: scheduler listener, handle, fd, owner: worker id | null, left: the last owner
+    // (a Worker), timer }
+    this.sockets = [];
     this.strangers = new Set(); // inodes of other processes' sockets found in the group
     this.checker = null;
     this.retiring = new Set(); // ids of closed sockets whose accepted connections go out
@@ -372,7 +375,7 @@ class Adaptive {
     const { checkInterval, stallThreshold } = this.settings;
     const id = binding.rrCreate(this.key, fd, { checkInterval, stallThreshold });
     for (const channel of this.dealt) binding.rrAdd(id, channel);
-    const sock = { id, handle, fd, owner: null, timer: null };
+    const sock = { id, handle, fd, owner: null, left: null, timer: null };
     this.sockets.push(sock);
     this.checkStrangers();
     if (this.checker === null) {
@@ -419,12 +422,17 @@ class Adaptive {
       binding.rrRemove(sock.id, channel);
       if (sock.owner !== worker.id) continue;
       sock.owner = null;
+      sock.left = worker;
       binding.rrOwner(sock.id, -1);
       // Fewer workers than sockets for long: the spare one goes.
-      sock.timer = setTimeout(() => this.retire(sock), this.settings.orphanTimeout);
-      sock.timer.unref();
+      this.orphan(sock);
     }
     return false;
+  }
+
+  orphan(sock) {
+    sock.timer = setTimeout(() => this.retire(sock), this.settings.orphanTimeout);
+    sock.timer.unref();
   }
 
   // Closes an ownerless socket without losing its queue: the scheduler accepts what waits
@@ -433,6 +441,13 @@ class Adaptive {
   retire(sock) {
     const i = this.sockets.indexOf(sock);
     if (i === -1 || sock.owner !== null) return;
+    // A worker told to leave while its event loop is stuck still holds its copy: closing
+    // ours would leave the socket in the group with nobody to accept what reaches it (reset
+    // when that worker closes it). It goes once that worker has disconnected or exited.
+    if (sock.left.isConnected() && !sock.left.isDead()) {
+      this.orphan(sock);
+      return;
+    }
     this.sockets.splice(i, 1);
     this.retiring.add(sock.id);
     reactor.watchStopped(sock.id, () => {
@@ -476,7 +491,12 @@ function createListener(policy, key, address, message, adaptive) {
     return new Shared(address, message);
   }
   if (policy === SCHED_ADAPTIVE) {
-    return new Adaptive(key, address, message, { ...ADAPTIVE_DEFAULTS, ...adaptive });
+    // A setting given as undefined is left at its default.
+    const settings = {};
+    for (const name of Object.keys(ADAPTIVE_DEFAULTS)) {
+      settings[name] = adaptive?.[name] ?? ADAPTIVE_DEFAULTS[name];
+    }
+    return new Adaptive(key, address, message, settings);
   }
   return new ReusePort(address, message);
 }

@@ -201,21 +201,7 @@ fn chmod_all(path: &[u8], readable: bool, writable: bool) -> Result<(), Errno> {
 /// (Node: a TCP or pipe handle, else EINVAL) and a UDP socket for UDP ones. Stream sockets
 /// are made to listen. The same descriptor number comes back.
 fn adopt(fd: RawFd, o: &Options) -> Result<(OwnedFd, Option<Sockname>), Errno> {
-    let sockopt = |opt| {
-        let mut v: libc::c_int = 0;
-        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: getsockopt writes at most `len` bytes into `v`.
-        let rc = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                opt,
-                (&mut v as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        };
-        Errno::result(rc).map(|_| v).map_err(|_| Errno::EINVAL)
-    };
+    let sockopt = |opt| getsockopt(fd, libc::SOL_SOCKET, opt).map_err(|_| Errno::EINVAL);
     let (ty, domain) = (sockopt(libc::SO_TYPE)?, sockopt(libc::SO_DOMAIN)?);
     let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
     let stream = matches!(o.kind, Kind::Tcp4 | Kind::Tcp6 | Kind::Unix);
@@ -373,7 +359,10 @@ impl Addr {
 
 /// Listening TCP sockets on the address and port of `ours` (sockets of one SO_REUSEPORT
 /// group) that are not among them: another process's, which joined the group by binding
-/// the port with SO_REUSEPORT (Linux allows that to the same effective uid only).
+/// the port with SO_REUSEPORT (Linux allows that to the same effective uid only). When the
+/// group's address is unspecified, also those on a specific address and that port, and
+/// beside a dual-stack IPv6 group the IPv4 ones: the kernel prefers them, so each takes
+/// every connection to its address.
 pub fn strangers(ours: &[RawFd]) -> Result<Vec<TcpListener>, Errno> {
     let Some(first) = ours.first() else {
         return Ok(Vec::new());
@@ -390,7 +379,7 @@ pub fn strangers(ours: &[RawFd]) -> Result<Vec<TcpListener>, Errno> {
         .iter()
         .map(|&fd| sys::inode_of(fd))
         .collect::<Result<Vec<u64>, Errno>>()?;
-    let all = sys::tcp_listeners(family, name.port)?;
+    let mut all = sys::tcp_listeners(family, name.port)?;
     // Our group's address, as sock_diag writes it.
     let Some(addr) = all
         .iter()
@@ -399,10 +388,36 @@ pub fn strangers(ours: &[RawFd]) -> Result<Vec<TcpListener>, Errno> {
     else {
         return Ok(Vec::new());
     };
+    let any = addr == [0; 16];
+    if any && family == libc::AF_INET6 && !v6_only(*first)? {
+        all.extend(sys::tcp_listeners(libc::AF_INET, name.port)?);
+    }
     Ok(all
         .into_iter()
-        .filter(|l| l.addr == addr && !mine.contains(&u64::from(l.inode)))
+        .filter(|l| (any || l.addr == addr) && !mine.contains(&u64::from(l.inode)))
         .collect())
+}
+
+/// Whether an IPv6 socket takes IPv6 connections only.
+fn v6_only(fd: RawFd) -> Result<bool, Errno> {
+    getsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).map(|v| v != 0)
+}
+
+/// An integer socket option.
+fn getsockopt(fd: RawFd, level: libc::c_int, opt: libc::c_int) -> Result<libc::c_int, Errno> {
+    let mut v: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `v`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            level,
+            opt,
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    Errno::result(rc).map(|_| v)
 }
 
 /// getsockname as Node reports it: `{address, family: 'IPv4' | 'IPv6', port}`, with
@@ -579,6 +594,60 @@ mod tests {
         assert_eq!(found[0].uid, unsafe { libc::getuid() });
         assert_eq!(u64::from(strangers(&[b]).unwrap()[0].inode), inode(a));
         assert!(strangers(&[a, b]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn strangers_taking_every_connection_of_an_unspecified_group() {
+        let inode = |fd: &OwnedFd| sys::inode_of(fd.as_raw_fd()).unwrap();
+        let reported = |ours: &OwnedFd| -> Vec<u64> {
+            let found = strangers(&[ours.as_raw_fd()]).unwrap();
+            found.iter().map(|l| u64::from(l.inode)).collect()
+        };
+        // A group on 0.0.0.0: a socket on 127.0.0.1 and the port (the kernel lets the same
+        // user bind it) gets every connection to 127.0.0.1.
+        let o = Options {
+            reuse_port: true,
+            ..opts(Kind::Tcp4, Some("0.0.0.0"))
+        };
+        let (group, name) = listen_socket(&o).unwrap();
+        let port = name.unwrap().port;
+        let specific = Options {
+            port,
+            ..opts(Kind::Tcp4, Some("127.0.0.1"))
+        };
+        let (stranger, _) = listen_socket(&Options {
+            reuse_port: true,
+            ..specific
+        })
+        .unwrap();
+        assert_eq!(reported(&group), [inode(&stranger)]);
+        // A dual-stack group on ::: an IPv4 socket on the port gets every IPv4 connection.
+        let o = Options {
+            reuse_port: true,
+            ..opts(Kind::Tcp6, Some("::"))
+        };
+        let Ok((group, name)) = listen_socket(&o) else {
+            return; // No IPv6 here.
+        };
+        let v4 = Options {
+            reuse_port: true,
+            port: name.unwrap().port,
+            ..opts(Kind::Tcp4, Some("0.0.0.0"))
+        };
+        let (stranger, _) = listen_socket(&v4).unwrap();
+        assert_eq!(reported(&group), [inode(&stranger)]);
+        // IPv6 only: IPv4 connections are not the group's, nor is that socket a stranger.
+        let o = Options {
+            ipv6_only: true,
+            ..o
+        };
+        let (group, name) = listen_socket(&o).unwrap();
+        let v4 = Options {
+            port: name.unwrap().port,
+            ..v4
+        };
+        let (_other, _) = listen_socket(&v4).unwrap();
+        assert!(reported(&group).is_empty());
     }
 
     #[test]

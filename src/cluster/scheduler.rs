@@ -728,6 +728,9 @@ impl<C: Link> Scheduler<C> {
     /// `rrOwner`: the worker on `chan` accepts on direct listener `id` itself from now on
     /// (None: nobody; the scheduler accepts there for the members).
     pub fn set_owner(&mut self, r: &impl Wire<C>, id: u32, chan: Option<u32>) {
+        // A channel that closed already (the worker died while its reply was written) owns
+        // nothing: its `channel_gone` has been and gone.
+        let chan = chan.filter(|c| self.chans.contains_key(c));
         self.core.set_owner(id, chan);
         if let Some(w) = self.listeners.get_mut(&id).and_then(|l| l.watch.as_mut()) {
             w.since = None;
@@ -982,7 +985,11 @@ impl<C: Link> Scheduler<C> {
             frame,
             ..
         } = self;
-        f(core, &mut sender(r, listeners, chans, frame))
+        let out = f(core, &mut sender(r, listeners, chans, frame));
+        // A reply (the end of a stall) or a closed channel (its socket left ownerless)
+        // changes which direct listeners are polled: now, not at the next stall check.
+        self.sync(r);
+        out
     }
 }
 
@@ -1542,5 +1549,121 @@ mod tests {
         assert_eq!((calls(&a), calls(&b)), (0, 0));
         answer_all(&mut h, &[]);
         assert_eq!((calls(&a), calls(&b)), (1, 1));
+    }
+
+    /// A worker's channel as the scheduler sees it; writes are recorded by `Loop`.
+    struct Chan(u32);
+
+    impl Link for Chan {
+        fn id(&self) -> u32 {
+            self.0
+        }
+        fn mode(&self) -> Serialization {
+            Serialization::Json
+        }
+        fn is_closed(&self) -> bool {
+            false
+        }
+        fn watch_replies(&self) {}
+    }
+
+    /// A poller standing in for the reactor; handle writes recorded as (chan, seq).
+    struct Loop {
+        poll: mio::Poll,
+        sent: RefCell<Vec<(u32, u64)>>,
+    }
+
+    impl Wire<Chan> for Loop {
+        fn registry(&self) -> &Registry {
+            self.poll.registry()
+        }
+        fn send_handle(&self, ch: &Chan, _: &[u8], _: &Arc<OwnedFd>, seq: u64) -> bool {
+            self.sent.borrow_mut().push((ch.0, seq));
+            true
+        }
+    }
+
+    /// A direct listener on a fresh loopback socket, with workers 10 and 20, owned by 10.
+    fn owned_direct() -> (Scheduler<Chan>, Loop, std::net::TcpListener, u32) {
+        let r = Loop {
+            poll: mio::Poll::new().unwrap(),
+            sent: RefCell::default(),
+        };
+        let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut s = Scheduler::default();
+        let stall = Stall {
+            check: Duration::from_secs(60),
+            after: Duration::from_secs(60),
+        };
+        let id = s.create_direct(&r, "k", socket.as_raw_fd(), stall).unwrap();
+        s.add(&r, id, Arc::new(Chan(10)));
+        s.add(&r, id, Arc::new(Chan(20)));
+        s.set_owner(&r, id, Some(10));
+        assert!(!s.listeners[&id].polled, "its owner accepts");
+        (s, r, socket, id)
+    }
+
+    #[test]
+    fn a_dead_owners_socket_is_polled_at_once() {
+        let (mut s, mut r, socket, id) = owned_direct();
+        s.channel_gone(&r, 10);
+        // Without waiting for the next stall check: a connection arriving now is seen.
+        let _client = std::net::TcpStream::connect(socket.local_addr().unwrap()).unwrap();
+        let mut events = mio::Events::with_capacity(8);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let token = Token(LISTENER | id as usize);
+        while !events.iter().any(|e| e.token() == token) && Instant::now() < deadline {
+            r.poll
+                .poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+        }
+        assert!(events.iter().any(|e| e.token() == token), "not polled");
+        s.readable(id);
+        s.accept_ready(&r);
+        assert_eq!(
+            r.sent.borrow().iter().map(|s| s.0).collect::<Vec<_>>(),
+            [20]
+        );
+    }
+
+    #[test]
+    fn a_queue_that_does_not_shrink_is_stolen_until_the_owner_answers() {
+        let (mut s, r, socket, id) = owned_direct();
+        let stall = s.stall().unwrap();
+        let clients: Vec<_> = (0..3)
+            .map(|_| std::net::TcpStream::connect(socket.local_addr().unwrap()).unwrap())
+            .collect();
+        // The handshakes complete in the kernel; the connections wait in the accept queue.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sys::accept_queue_len(socket.as_raw_fd()).unwrap() < 3 {
+            assert!(Instant::now() < deadline, "connections not queued");
+            std::thread::yield_now();
+        }
+        let t0 = Instant::now() + stall.check;
+        s.watch(&r, t0);
+        assert!(!s.core.accepting(id), "not for long yet");
+        s.watch(&r, t0 + stall.after);
+        assert!(s.core.accepting(id) && s.listeners[&id].polled, "stolen");
+        s.readable(id);
+        s.accept_ready(&r);
+        // The stalled owner gets one (a probe), the other worker the rest.
+        let sent = r.sent.borrow().clone();
+        let to_owner: Vec<_> = sent.iter().filter(|s| s.0 == 10).collect();
+        assert_eq!((sent.len(), to_owner.len()), (3, 1), "{sent:?}");
+        // Its answer gives it its socket back.
+        assert!(s.reply(&r, 10, to_owner[0].1, true));
+        assert!(!s.core.accepting(id) && !s.listeners[&id].polled);
+        drop(clients);
+    }
+
+    #[test]
+    fn a_channel_gone_before_rr_owner_owns_nothing() {
+        // The worker died while its reply was being written: JS still sets it as owner.
+        let (mut s, r, _socket, id) = owned_direct();
+        s.set_owner(&r, id, None);
+        s.channel_gone(&r, 10);
+        s.set_owner(&r, id, Some(10));
+        assert!(s.core.accepting(id), "nobody accepts on the socket");
+        assert!(s.listeners[&id].polled);
     }
 }
