@@ -139,7 +139,7 @@ pub fn rr_create(env: Env, key: String, fd: i32, adaptive: Option<Adaptive>) -> 
         .map_err(|e| {
             Error::new(
                 Status::GenericFailure,
-                format!("rrCreate: fd {fd} is not a listening socket ({e:?})"),
+                format!("rrCreate: cannot take fd {fd} ({e:?})"),
             )
         })?;
     lock(&owner.listeners).push(id);

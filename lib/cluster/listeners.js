@@ -22,6 +22,7 @@
 // `net.Native` / `dgram.Native`, and closing it closes the descriptor.
 const fs = require('node:fs');
 const net = require('node:net');
+const os = require('node:os');
 const binding = require('../binding');
 const reactor = require('../internal/reactor');
 const { channelIdOf } = require('../internal/ipc/channel');
@@ -373,7 +374,15 @@ class Adaptive {
     if (errno !== 0) return errno;
     if (this.port === 0) this.port = sockname.port;
     const { checkInterval, stallThreshold } = this.settings;
-    const id = binding.rrCreate(this.key, fd, { checkInterval, stallThreshold });
+    let id;
+    try {
+      id = binding.rrCreate(this.key, fd, { checkInterval, stallThreshold });
+    } catch (err) {
+      // The reactor could not take a copy (out of descriptors): the worker's listen fails
+      // with that errno, as a failed bind would; the socket goes.
+      handle.close();
+      return -(os.constants.errno[/\((E[A-Z0-9]+)\)/.exec(err.message)?.[1]] ?? os.constants.errno.EINVAL);
+    }
     for (const channel of this.dealt) binding.rrAdd(id, channel);
     const sock = { id, handle, fd, owner: null, left: null, timer: null };
     this.sockets.push(sock);
