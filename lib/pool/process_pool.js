@@ -83,8 +83,9 @@ class ProcessPool {
     // Tasks beyond maxQueue wait for nobody: they fail now. A task that a worker
     // can run now, or that one starting (or about to start) will, does not wait.
     const { maxQueue } = this.#o;
-    if (this.#queue.size >= maxQueue && this.#queue.size >= maxQueue + this.#startingSlots() &&
-        (this.#queue.size > 0 || this.#pickWorker(false) === null)) {
+    const queued = this.#queued();
+    if (queued >= maxQueue && queued >= maxQueue + this.#startingSlots() &&
+        (queued > 0 || this.#pickWorker(false) === null)) {
       return Promise.reject(new ERR_POOL_QUEUE_FULL(maxQueue));
     }
     const { promise, resolve, reject } = deferred();
@@ -107,17 +108,27 @@ class ProcessPool {
     return this.#measured ? this.#taskMs : null;
   }
 
-  // Tasks prefetched by a worker count as queued until it can start them.
   stats() {
+    return {
+      workers: this.#active,
+      queued: this.#queued(),
+      running: this.#started(),
+      ...this.#counts,
+    };
+  }
+
+  // Tasks the workers have started.
+  #started() {
     const c = this.#o.concurrentTasksPerWorker;
     let running = 0;
     for (const worker of this.#workers) running += Math.min(c, worker.tasks.size);
-    return {
-      workers: this.#active,
-      queued: this.#queue.size + this.#running - running,
-      running,
-      ...this.#counts,
-    };
+    return running;
+  }
+
+  // Tasks waiting: in the queue, and prefetched by a worker that cannot start them yet
+  // (stats() and maxQueue count them alike).
+  #queued() {
+    return this.#queue.size + this.#running - this.#started();
   }
 
   // Finishes every accepted task (retries included), then lets the workers go.
