@@ -649,6 +649,9 @@ pub struct Scheduler<C> {
     next_watch: Option<Instant>,
     /// A direct listener was created: the reactor thread must start watching.
     rewatch: bool,
+    /// The tightest stall setting of the direct listeners, if any (kept as they come and
+    /// go: the reactor thread reads it at every turn).
+    stall: Option<Stall>,
 }
 
 impl<C> Default for Scheduler<C> {
@@ -661,6 +664,7 @@ impl<C> Default for Scheduler<C> {
             frame: Vec::new(),
             next_watch: None,
             rewatch: false,
+            stall: None,
         }
     }
 }
@@ -716,7 +720,8 @@ impl<C: Link> Scheduler<C> {
         };
         let id = self.new_listener(key, copy.into_raw_fd(), Some(watch));
         self.core.create_direct(id);
-        let after = self.stall().map_or(STALL.after, |s| s.after);
+        self.restall();
+        let after = self.stall.map_or(STALL.after, |s| s.after);
         self.core.set_stall_after(after);
         self.sync(r);
         // The reactor thread starts watching at its next turn.
@@ -741,7 +746,7 @@ impl<C: Link> Scheduler<C> {
     /// Looks at the owned direct listeners' accept queues if it is time; steals from a
     /// stalled owner. The time until the next look, if any listener is watched.
     pub fn watch(&mut self, r: &impl Wire<C>, now: Instant) -> Option<Duration> {
-        let Some(stall) = self.stall() else {
+        let Some(stall) = self.stall else {
             self.next_watch = None;
             return None;
         };
@@ -775,13 +780,13 @@ impl<C: Link> Scheduler<C> {
         Some(stall.check)
     }
 
-    /// The tightest stall setting of the direct listeners, if any.
-    fn stall(&self) -> Option<Stall> {
+    /// Recomputes `stall` after a direct listener came or went.
+    fn restall(&mut self) {
         let set = self.listeners.values().filter_map(|l| l.watch.as_ref());
-        set.map(|w| w.stall).reduce(|a, b| Stall {
+        self.stall = set.map(|w| w.stall).reduce(|a, b| Stall {
             check: a.check.min(b.check),
             after: a.after.min(b.after),
-        })
+        });
     }
 
     /// Whether the reactor thread must be woken to (re)start watching.
@@ -861,8 +866,14 @@ impl<C: Link> Scheduler<C> {
     }
 
     fn close_listener(&mut self, r: &impl Wire<C>, id: u32) {
-        if let Some(fd) = self.listeners.remove(&id).and_then(|l| l.fd) {
+        let Some(l) = self.listeners.remove(&id) else {
+            return;
+        };
+        if let Some(fd) = l.fd {
             let _ = r.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+        if l.watch.is_some() {
+            self.restall();
         }
     }
 
@@ -1629,7 +1640,7 @@ mod tests {
     #[test]
     fn a_queue_that_does_not_shrink_is_stolen_until_the_owner_answers() {
         let (mut s, r, socket, id) = owned_direct();
-        let stall = s.stall().unwrap();
+        let stall = s.stall.unwrap();
         let clients: Vec<_> = (0..3)
             .map(|_| std::net::TcpStream::connect(socket.local_addr().unwrap()).unwrap())
             .collect();
