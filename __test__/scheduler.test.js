@@ -265,4 +265,17 @@ function tests() {
         await p.close();
       }
     });
+
+  test('rrCreate of a socket that is not listening is -EINVAL, the fd left to the caller', () => {
+    const sock = binding.listenSocket({ addressType: 'udp4', address: '127.0.0.1', port: 0 });
+    assert.equal(sock.errno, 0);
+    try {
+      assert.equal(binding.rrCreate('k', sock.fd), -os.constants.errno.EINVAL);
+      assert.equal(binding.rrCreate('k', sock.fd, { checkInterval: 5, stallThreshold: 20 }),
+        -os.constants.errno.EINVAL);
+      assert.ok(fs.fstatSync(sock.fd).isSocket(), 'still open');
+    } finally {
+      fs.closeSync(sock.fd);
+    }
+  });
 }

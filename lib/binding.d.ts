@@ -45,7 +45,8 @@ export interface Adaptive {
  * `key`. With `adaptive` (SCHED_ADAPTIVE) the listener is direct: the reactor keeps a copy
  * of `fd` (the caller keeps `fd`, for the worker that will accept on it: `rrOwner`) and
  * accepts on it only while it has no owner or its owner is stalled. The listener belongs
- * to this environment and closes when it ends.
+ * to this environment and closes when it ends. A negative errno (`fd` left to the caller)
+ * if the reactor cannot take it: not a listening socket, or out of descriptors.
  */
 export declare function rrCreate(key: string, fd: number, adaptive?: Adaptive | undefined | null): number
 /**

@@ -119,9 +119,10 @@ fn millis(what: &str, ms: f64) -> Result<Duration> {
 /// `key`. With `adaptive` (SCHED_ADAPTIVE) the listener is direct: the reactor keeps a copy
 /// of `fd` (the caller keeps `fd`, for the worker that will accept on it: `rrOwner`) and
 /// accepts on it only while it has no owner or its owner is stalled. The listener belongs
-/// to this environment and closes when it ends.
+/// to this environment and closes when it ends. A negative errno (`fd` left to the caller)
+/// if the reactor cannot take it: not a listening socket, or out of descriptors.
 #[napi]
-pub fn rr_create(env: Env, key: String, fd: i32, adaptive: Option<Adaptive>) -> Result<u32> {
+pub fn rr_create(env: Env, key: String, fd: i32, adaptive: Option<Adaptive>) -> Result<i64> {
     let (r, owner) = owner(&env)?;
     let stall = adaptive
         .map(|a| -> Result<Stall> {
@@ -131,19 +132,17 @@ pub fn rr_create(env: Env, key: String, fd: i32, adaptive: Option<Adaptive>) -> 
             })
         })
         .transpose()?;
-    let id = r
-        .with_scheduler(|s, r| match stall {
-            Some(stall) => s.create_direct(r, &key, fd, stall),
-            None => s.create(r, &key, fd),
-        })
-        .map_err(|e| {
-            Error::new(
-                Status::GenericFailure,
-                format!("rrCreate: cannot take fd {fd} ({e:?})"),
-            )
-        })?;
-    lock(&owner.listeners).push(id);
-    Ok(id)
+    let created = r.with_scheduler(|s, r| match stall {
+        Some(stall) => s.create_direct(r, &key, fd, stall),
+        None => s.create(r, &key, fd),
+    });
+    Ok(match created {
+        Ok(id) => {
+            lock(&owner.listeners).push(id);
+            id.into()
+        }
+        Err(e) => -i64::from(e as i32),
+    })
 }
 
 /// `rrAdd(id, channelId)`: the worker on that channel takes connections from now on. A

@@ -22,7 +22,6 @@
 // `net.Native` / `dgram.Native`, and closing it closes the descriptor.
 const fs = require('node:fs');
 const net = require('node:net');
-const os = require('node:os');
 const binding = require('../binding');
 const reactor = require('../internal/reactor');
 const { channelIdOf } = require('../internal/ipc/channel');
@@ -130,7 +129,17 @@ class RoundRobin {
     const sock = binding.listenSocket(socketOptions(address, message, message.port, false));
     this.errno = sock.errno;
     this.sockname = sock.sockname ?? null;
-    this.id = sock.errno === 0 ? binding.rrCreate(key, sock.fd) : null;
+    this.id = null;
+    if (sock.errno !== 0) return;
+    const id = binding.rrCreate(key, sock.fd);
+    if (id >= 0) {
+      this.id = id;
+      return;
+    }
+    // The reactor could not take it (out of descriptors): the worker's listen fails so.
+    this.errno = id;
+    fs.closeSync(sock.fd);
+    unlinkSocketPath(this.path);
   }
 
   get closed() {
@@ -374,14 +383,12 @@ class Adaptive {
     if (errno !== 0) return errno;
     if (this.port === 0) this.port = sockname.port;
     const { checkInterval, stallThreshold } = this.settings;
-    let id;
-    try {
-      id = binding.rrCreate(this.key, fd, { checkInterval, stallThreshold });
-    } catch (err) {
+    const id = binding.rrCreate(this.key, fd, { checkInterval, stallThreshold });
+    if (id < 0) {
       // The reactor could not take a copy (out of descriptors): the worker's listen fails
       // with that errno, as a failed bind would; the socket goes.
       handle.close();
-      return -(os.constants.errno[/\((E[A-Z0-9]+)\)/.exec(err.message)?.[1]] ?? os.constants.errno.EINVAL);
+      return id;
     }
     for (const channel of this.dealt) binding.rrAdd(id, channel);
     const sock = { id, handle, fd, owner: null, left: null, timer: null };
