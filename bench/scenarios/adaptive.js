@@ -10,6 +10,7 @@
 // HTTP throughput and fairness under SCHED_ADAPTIVE are rows of scenario 1.
 const { runFixture, sleep } = require('../util');
 const { startCluster } = require('./http');
+const { percentile } = require('../fixtures/common');
 
 const CASES = [
   ['builtin-rr', 'builtin', 'rr'],
@@ -40,12 +41,6 @@ async function chaos(ctx, impl, policy) {
   }
 }
 
-function p99(values) {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))];
-}
-
 async function stall(ctx, impl, policy) {
   const { settings } = ctx;
   const totalMs = settings.blockLeadMs + settings.blockMs + 1500;
@@ -65,7 +60,7 @@ async function stall(ctx, impl, policy) {
     return {
       stalledMs: t1 - t0,
       during: times.filter((t) => t >= t0 && t < t1).length,
-      p99Ms: p99(latencies),
+      p99Ms: percentile(latencies.sort((a, b) => a - b), 99),
       errors,
     };
   } finally {
