@@ -10,9 +10,13 @@
 // files keep them as well (requests from inside this package are left alone).
 
 const fs = require('node:fs');
-const Module = require('node:module');
 const path = require('node:path');
 const { pathToFileURL } = require('node:url');
+
+// The CommonJS loader's Module class. `require('node:module')` returns the same class
+// but first loads the public module's extras (ESM loader parts: ~0.3 ms a process on
+// Node 20), so it is required only where those extras are used.
+const Module = module.constructor;
 
 const ROOT = path.resolve(__dirname, '..');
 const CHILD_PROCESS = path.join(ROOT, 'lib', 'child_process.js');
@@ -26,24 +30,36 @@ const targets = {
   'node:cluster': CLUSTER,
 };
 
-const ROOT_URL = pathToFileURL(ROOT + path.sep).href;
-const esmTargets = {
-  __proto__: null,
-  child_process: pathToFileURL(path.join(__dirname, 'esm', 'child_process.mjs')).href,
-  cluster: pathToFileURL(path.join(__dirname, 'esm', 'cluster.mjs')).href,
-};
-esmTargets['node:child_process'] = esmTargets.child_process;
-esmTargets['node:cluster'] = esmTargets.cluster;
+// Built on the first `import` that asks (URLs cost time a process may never need).
+let esmUrls = null;
+function esmUrlsOnce() {
+  if (esmUrls !== null) return esmUrls;
+  const file = (name) => pathToFileURL(path.join(__dirname, 'esm', name)).href;
+  const childProcess = file('child_process.mjs');
+  const cluster = file('cluster.mjs');
+  esmUrls = {
+    root: pathToFileURL(ROOT + path.sep).href,
+    targets: {
+      __proto__: null,
+      child_process: childProcess,
+      'node:child_process': childProcess,
+      cluster,
+      'node:cluster': cluster,
+    },
+  };
+  return esmUrls;
+}
 
 // The URL that `import specifier` from `parentURL` resolves to, or undefined (no
 // change). Used in-thread (resolveSync) and on the hooks thread (esm/hooks.mjs).
 function esmTarget(specifier, parentURL) {
-  const url = esmTargets[specifier];
-  if (url === undefined || (typeof parentURL === 'string' &&
-      (parentURL.startsWith(ROOT_URL + 'lib/') || parentURL === ROOT_URL + 'index.js'))) {
+  if (targets[specifier] === undefined) return undefined;
+  const { root, targets: urls } = esmUrlsOnce();
+  if (typeof parentURL === 'string' &&
+      (parentURL.startsWith(root + 'lib/') || parentURL === root + 'index.js')) {
     return undefined;
   }
-  return url;
+  return urls[specifier];
 }
 
 // Requests made by rust-cluster's own modules (lib/**, index.js) are not redirected.
@@ -61,11 +77,10 @@ function fromRustCluster(parent) {
 // run: an ES module main (or flags that load ES modules), and just before a CommonJS
 // module whose source has a dynamic import() is compiled.
 function redirectImports() {
-  if (typeof Module.registerHooks === 'function') {
-    Module.registerHooks({ resolve: resolveSync });
+  if (hasSyncHooks()) {
+    require('node:module').registerHooks({ resolve: resolveSync });
     return;
   }
-  if (typeof Module.register !== 'function') return; // Node < 20.6: CommonJS only
   if (esmByFlags() || evalNeedsEsm()) {
     registerHooksThread();
     return;
@@ -84,6 +99,13 @@ function redirectImports() {
   };
 }
 
+// module.registerHooks: Node 22.15+ and 23.5+ (known by version: looking for it on
+// require('node:module') would load that module in every process).
+function hasSyncHooks() {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  return major > 23 || (major === 23 && minor >= 5) || (major === 22 && minor >= 15);
+}
+
 const DYNAMIC_IMPORT = /\bimport\s*\(/;
 const STATIC_ESM = /(^|[\n;])\s*(import\s*[\w{*'"]|export\s)/;
 let hooksThread = false;
@@ -100,9 +122,11 @@ function registerHooksThread() {
   // (it adds its no-op listener only where there is none) and a process whose
   // reader went away crashes. That listener goes: an error on them is handled as
   // without register.
+  const { register } = require('node:module');
+  if (typeof register !== 'function') return; // Node < 20.6: CommonJS only
   const streams = [process.stdout, process.stderr];
   const before = streams.map((s) => s.listeners('error'));
-  Module.register(pathToFileURL(path.join(__dirname, 'esm', 'hooks.mjs')));
+  register(pathToFileURL(path.join(__dirname, 'esm', 'hooks.mjs')));
   streams.forEach((s, i) => {
     for (const listener of s.listeners('error')) {
       if (!before[i].includes(listener)) s.removeListener('error', listener);
@@ -119,8 +143,12 @@ function resolveSync(specifier, context, nextResolve) {
   return nextResolve(specifier, context);
 }
 
+const ESM_FLAG = /--(import|loader|experimental-loader|experimental-detect-module|input-type|experimental-default-type)\b/;
+
 // Flags with which Node loads ES modules before or instead of a CommonJS main.
 function esmByFlags() {
+  const raw = `${process.execArgv.join(' ')} ${process.env.NODE_OPTIONS || ''}`;
+  if (!ESM_FLAG.test(raw)) return false; // the common case, without tokenizing
   const flags = [...process.execArgv, ...parseNodeOptions(process.env.NODE_OPTIONS || '')
     .map((o) => (o.value === undefined ? o.flag : `${o.flag}=${o.value}`))];
   return flags.some((f) => /^--(import|loader|experimental-loader|experimental-detect-module)\b/.test(f) ||
