@@ -3,7 +3,8 @@
 // policies, 2 workers, under the timed client's Connection: close load (every request a new
 // connection, every failure counted):
 // - chaos: one worker SIGKILLed every 300 ms and re-forked, for chaosMs: failed requests
-//   per kill (only what the dying worker had accepted may fail; nothing queued);
+//   per kill, beside the connections each killed worker had accepted and not answered
+//   (counted by the worker as it kills itself): only those may fail, nothing queued;
 // - stall: one worker's JavaScript spins for 1 s: responses completed during it, and the
 //   p99 latency of the requests under way at some point of it (those still open at the end
 //   count as lasting to the end).
@@ -27,13 +28,14 @@ async function chaos(ctx, impl, policy) {
     const client = runFixture('http_timed_client.js', [port, settings.blockConnections, settings.chaosMs + 500]);
     client.catch(() => {}); // awaited below
     await sleep(200);
-    const { kills } = await primary.request({ cmd: 'chaos', every: settings.chaosEvery, ms: settings.chaosMs }, 'chaos-done', settings.chaosMs + 30000);
+    const { kills, held } = await primary.request({ cmd: 'chaos', every: settings.chaosEvery, ms: settings.chaosMs }, 'chaos-done', settings.chaosMs + 30000);
     const { times, errors, kinds, started, ended } = await client;
     return {
       kills,
       kinds,
       failed: errors,
       failedPerKill: kills > 0 ? errors / kills : null,
+      heldPerKill: kills > 0 ? held / kills : null,
       rps: (times.length * 1000) / (ended - started),
     };
   } finally {
@@ -83,7 +85,7 @@ module.exports = {
     }
     const s = `${settings.blockMs / 1000} s`;
     const chaosNote = (b, o) => {
-      const f = (r) => (r ? `${r.failed} failed (${Object.entries(r.kinds).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}) / ${r.kills} kills` : '-');
+      const f = (r) => (r ? `${r.failed} failed (${Object.entries(r.kinds).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}) / ${r.kills} kills, ${r.heldPerKill == null ? '-' : r.heldPerKill.toFixed(2)} unanswered in the killed worker per kill` : '-');
       return `built-in ${f(b)}, ours ${f(o)}`;
     };
     const stallNote = (b, o) => {
