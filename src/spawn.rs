@@ -115,7 +115,7 @@ fn spawn_with(req: &Request, launcher: Launcher) -> Result<Spawned, Errno> {
         other => other?,
     };
 
-    let pidfd = match sys::pidfd_open(pid) {
+    let pidfd = match sys::process::pidfd_open(pid) {
         Ok(fd) => fd,
         Err(e) => {
             // ESRCH means the child is already gone (reaped by an ignored SIGCHLD): there is
@@ -123,7 +123,7 @@ fn spawn_with(req: &Request, launcher: Launcher) -> Result<Spawned, Errno> {
             if e != Errno::ESRCH {
                 // SAFETY: `pid` is our own unreaped child.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
-                sys::reap_pid(pid);
+                sys::process::reap_pid(pid);
             }
             return Err(e);
         }
@@ -259,7 +259,7 @@ impl ChildStdio {
             }
             let source = match entry {
                 Stdio::Pipe | Stdio::Ipc => {
-                    let (parent, child) = sys::socketpair_cloexec()?;
+                    let (parent, child) = sys::socket::socketpair_cloexec()?;
                     let child = above(child, min)?;
                     let raw = child.as_raw_fd();
                     keep.push(child);
@@ -276,7 +276,7 @@ impl ChildStdio {
                 Stdio::Ignore => match dev_null {
                     Some(fd) => fd,
                     None => {
-                        let fd = above(sys::open_dev_null()?, min)?;
+                        let fd = above(sys::fs::open_dev_null()?, min)?;
                         let raw = fd.as_raw_fd();
                         keep.push(fd);
                         dev_null = Some(raw);
@@ -290,15 +290,15 @@ impl ChildStdio {
                     // libuv makes the child's stdin/stdout/stderr blocking; the flag lives on
                     // the shared open file description, so doing it here is the same thing.
                     if target <= 2 {
-                        sys::clear_nonblock(fd)?;
+                        sys::fd::clear_nonblock(fd)?;
                     }
                     if fd < min {
-                        let copy = sys::dup_cloexec_min(fd, min)?;
+                        let copy = sys::fd::dup_cloexec_min(fd, min)?;
                         let raw = copy.as_raw_fd();
                         keep.push(copy);
                         raw
                     } else {
-                        sys::check_open(fd)?;
+                        sys::fd::check_open(fd)?;
                         fd
                     }
                 }
@@ -319,7 +319,7 @@ fn above(fd: OwnedFd, min: RawFd) -> Result<OwnedFd, Errno> {
     if fd.as_raw_fd() >= min {
         Ok(fd)
     } else {
-        sys::dup_cloexec_min(fd.as_raw_fd(), min)
+        sys::fd::dup_cloexec_min(fd.as_raw_fd(), min)
     }
 }
 
@@ -438,7 +438,7 @@ fn every_signal() -> libc::sigset_t {
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: glibc's sigset_t is an array of unsigned longs, signal n at bit n-1 of the first
     // word on 64-bit targets; the first u64 of the array is in bounds.
-    unsafe { *(&mut set as *mut libc::sigset_t as *mut u64) = sys::ALL_SIGNALS };
+    unsafe { *(&mut set as *mut libc::sigset_t as *mut u64) = sys::process::ALL_SIGNALS };
     set
 }
 
@@ -466,7 +466,7 @@ extern "C" fn clone_child(arg: *mut c_void) -> c_int {
     // Signals are all blocked; reset every disposition (as every_signal() makes posix_spawn
     // do) before unblocking, so no parent handler can run here on the shared memory.
     for signal in 1..=child.last_signal {
-        sys::set_disposition_raw(signal, libc::SIG_DFL);
+        sys::process::set_disposition_raw(signal, libc::SIG_DFL);
     }
     // SAFETY (all syscalls below): integer arguments, or pointers into `plan`, which the
     // parent keeps alive while it is suspended by CLONE_VFORK.
@@ -496,7 +496,7 @@ extern "C" fn clone_child(arg: *mut c_void) -> c_int {
                 return fail();
             }
         }
-        sys::set_signal_mask(0);
+        sys::process::set_signal_mask(0);
         libc::syscall(libc::SYS_execve, plan.path, plan.argv, plan.envp);
     }
     fail()
@@ -512,7 +512,7 @@ fn clone_launch(plan: &ExecPlan<'_>) -> Result<libc::pid_t, Errno> {
     // The stack grows down from the (16-byte aligned) end of the buffer.
     let top = (stack.as_mut_ptr() as usize + CHILD_STACK_SIZE) & !15;
 
-    let old_mask = sys::set_signal_mask(sys::ALL_SIGNALS);
+    let old_mask = sys::process::set_signal_mask(sys::process::ALL_SIGNALS);
     // SAFETY: CLONE_VFORK suspends us until the child execs or exits, so `child`, `plan` and
     // `stack` outlive its use of them; the child function only makes raw syscalls.
     let pid = unsafe {
@@ -524,14 +524,14 @@ fn clone_launch(plan: &ExecPlan<'_>) -> Result<libc::pid_t, Errno> {
         )
     };
     let clone_err = Errno::last();
-    sys::set_signal_mask(old_mask);
+    sys::process::set_signal_mask(old_mask);
     if pid == -1 {
         return Err(clone_err);
     }
     match child.err.load(Ordering::SeqCst) {
         0 => Ok(pid),
         err => {
-            sys::reap_pid(pid);
+            sys::process::reap_pid(pid);
             Err(Errno::from_raw(err))
         }
     }
@@ -540,7 +540,7 @@ fn clone_launch(plan: &ExecPlan<'_>) -> Result<libc::pid_t, Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::Exit;
+    use crate::sys::process::Exit;
     use std::fs;
     use std::io::{Read, Write};
     use std::os::fd::AsFd;
@@ -560,7 +560,7 @@ mod tests {
 
     fn run(req: &Request, launcher: Launcher) -> Result<Exit, Errno> {
         let child = spawn_with(req, launcher)?;
-        Ok(sys::reap_pidfd(child.pidfd.as_fd()).unwrap())
+        Ok(sys::process::reap_pidfd(child.pidfd.as_fd()).unwrap())
     }
 
     /// Runs `req` with a stdout pipe; returns what the child wrote and how it ended.
@@ -571,7 +571,7 @@ mod tests {
         fs::File::from(child.pipes[1].take().unwrap())
             .read_to_string(&mut out)
             .unwrap();
-        (out, sys::reap_pidfd(child.pidfd.as_fd()).unwrap())
+        (out, sys::process::reap_pidfd(child.pidfd.as_fd()).unwrap())
     }
 
     /// A fresh directory for one test.
@@ -843,7 +843,10 @@ mod tests {
             assert_eq!(fds, [0, 1, 2, 3, 4], "{launcher:?}");
 
             drop(stdin);
-            assert_eq!(sys::reap_pidfd(child.pidfd.as_fd()), Ok(Exit::Code(0)));
+            assert_eq!(
+                sys::process::reap_pidfd(child.pidfd.as_fd()),
+                Ok(Exit::Code(0))
+            );
         }
     }
 
@@ -859,7 +862,10 @@ mod tests {
                 .read_to_string(&mut out)
                 .unwrap();
             assert_eq!(out, "hello\n");
-            assert_eq!(sys::reap_pidfd(child.pidfd.as_fd()), Ok(Exit::Code(0)));
+            assert_eq!(
+                sys::process::reap_pidfd(child.pidfd.as_fd()),
+                Ok(Exit::Code(0))
+            );
         }
     }
 
@@ -888,7 +894,10 @@ mod tests {
                     expected,
                     "{launcher:?} detached={detached}"
                 );
-                assert_eq!(sys::reap_pidfd(child.pidfd.as_fd()), Ok(Exit::Code(0)));
+                assert_eq!(
+                    sys::process::reap_pidfd(child.pidfd.as_fd()),
+                    Ok(Exit::Code(0))
+                );
             }
         }
     }
@@ -896,7 +905,7 @@ mod tests {
     #[test]
     fn inherited_fd_entry() {
         for launcher in LAUNCHERS {
-            let (ours, theirs) = sys::socketpair_cloexec().unwrap();
+            let (ours, theirs) = sys::socket::socketpair_cloexec().unwrap();
             let mut req = request("/bin/sh", &["sh", "-c", "echo via-fd"]);
             req.stdio[1] = Stdio::Fd(theirs.as_raw_fd());
             let child = spawn_with(&req, launcher).unwrap();
@@ -904,7 +913,10 @@ mod tests {
             let mut out = String::new();
             fs::File::from(ours).read_to_string(&mut out).unwrap();
             assert_eq!(out, "via-fd\n");
-            assert_eq!(sys::reap_pidfd(child.pidfd.as_fd()), Ok(Exit::Code(0)));
+            assert_eq!(
+                sys::process::reap_pidfd(child.pidfd.as_fd()),
+                Ok(Exit::Code(0))
+            );
         }
     }
 

@@ -13,7 +13,7 @@
 //!   else went wrong.
 
 use crate::spawn::{spawn_process, Request, Spawned, Stdio};
-use crate::sys::{self, Exit};
+use crate::sys::{self, process::Exit};
 use nix::errno::Errno;
 use nix::libc;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -239,11 +239,11 @@ impl<'a> Runner<'a> {
         }
         self.killed = true;
         if !self.reaped {
-            if let Err(e) = sys::pidfd_send_signal(self.pidfd.as_fd(), self.kill_signal) {
+            if let Err(e) = sys::process::pidfd_send_signal(self.pidfd.as_fd(), self.kill_signal) {
                 if e != Errno::ESRCH {
                     // Most likely an invalid signal: report it, but still stop the child.
                     self.set_error(e);
-                    let _ = sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+                    let _ = sys::process::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
                 }
             }
         }
@@ -255,7 +255,7 @@ impl<'a> Runner<'a> {
 
     fn reap(&mut self) {
         self.reaped = true;
-        match sys::reap_pidfd(self.pidfd.as_fd()) {
+        match sys::process::reap_pidfd(self.pidfd.as_fd()) {
             Ok(exit) => self.exit = Some(exit),
             // Cannot happen for our own unreaped child; report it rather than spin on it.
             Err(e) => self.set_error(e),
@@ -515,7 +515,7 @@ mod tests {
     #[test]
     fn timeout_does_not_wait_for_a_grandchild_holding_a_pipe() {
         // The grandchild `cat` keeps stdout open until we close `hold`, after spawn_sync.
-        let (hold, held) = crate::sys::socketpair_cloexec().unwrap();
+        let (hold, held) = crate::sys::socket::socketpair_cloexec().unwrap();
         let stdio = [
             Stdio::Ignore,
             Stdio::Pipe,

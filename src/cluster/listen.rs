@@ -2,7 +2,7 @@
 //! `net._createServerHandle` + `listen` and dgram's bind make them through libuv: same
 //! socket options, same fallbacks, errors as libuv reports them. Every descriptor is
 //! close-on-exec and non-blocking (libuv's sockets are).
-use crate::sys::{self, TcpListener};
+use crate::sys::{self, sock_diag::TcpListener};
 use nix::errno::Errno;
 use nix::libc;
 use std::ffi::{CStr, CString};
@@ -213,7 +213,7 @@ fn adopt(fd: RawFd, o: &Options) -> Result<(OwnedFd, Option<Sockname>), Errno> {
     if !fits {
         return Err(Errno::EINVAL);
     }
-    crate::sys::set_nonblock(fd)?;
+    sys::fd::set_nonblock(fd)?;
     // SAFETY: fcntl on a descriptor that getsockopt just showed to be open.
     Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
     if stream {
@@ -377,9 +377,9 @@ pub fn strangers(ours: &[RawFd]) -> Result<Vec<TcpListener>, Errno> {
     };
     let mine = ours
         .iter()
-        .map(|&fd| sys::inode_of(fd))
+        .map(|&fd| sys::fs::inode_of(fd))
         .collect::<Result<Vec<u64>, Errno>>()?;
-    let mut all = sys::tcp_listeners(family, name.port)?;
+    let mut all = sys::sock_diag::tcp_listeners(family, name.port)?;
     // Our group's address, as sock_diag writes it.
     let Some(addr) = all
         .iter()
@@ -390,7 +390,7 @@ pub fn strangers(ours: &[RawFd]) -> Result<Vec<TcpListener>, Errno> {
     };
     let any = addr == [0; 16];
     if any && family == libc::AF_INET6 && !v6_only(*first)? {
-        all.extend(sys::tcp_listeners(libc::AF_INET, name.port)?);
+        all.extend(sys::sock_diag::tcp_listeners(libc::AF_INET, name.port)?);
     }
     Ok(all
         .into_iter()
@@ -586,7 +586,7 @@ mod tests {
         let (b, _) = listen_socket(&o).unwrap();
         // Each is a stranger to a group of the other alone; together, none.
         let (a, b) = (a.as_raw_fd(), b.as_raw_fd());
-        let inode = |fd| sys::inode_of(fd).unwrap();
+        let inode = |fd| sys::fs::inode_of(fd).unwrap();
         let found = strangers(&[a]).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(u64::from(found[0].inode), inode(b));
@@ -598,7 +598,7 @@ mod tests {
 
     #[test]
     fn strangers_taking_every_connection_of_an_unspecified_group() {
-        let inode = |fd: &OwnedFd| sys::inode_of(fd.as_raw_fd()).unwrap();
+        let inode = |fd: &OwnedFd| sys::fs::inode_of(fd.as_raw_fd()).unwrap();
         let reported = |ours: &OwnedFd| -> Vec<u64> {
             let found = strangers(&[ours.as_raw_fd()]).unwrap();
             found.iter().map(|l| u64::from(l.inode)).collect()

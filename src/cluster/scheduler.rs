@@ -712,7 +712,7 @@ impl<C: Link> Scheduler<C> {
         stall: Stall,
     ) -> Result<u32, Errno> {
         check_listening(fd)?;
-        let copy = sys::dup_cloexec_min(fd, 0)?;
+        let copy = sys::fd::dup_cloexec_min(fd, 0)?;
         let watch = Watch {
             stall,
             last: 0,
@@ -764,9 +764,9 @@ impl<C: Link> Scheduler<C> {
                 continue;
             }
             // Stopped, or unreadable (not TCP): never counted as stalled.
-            let len =
-                l.fd.as_ref()
-                    .map_or(0, |fd| sys::accept_queue_len(fd.as_raw_fd()).unwrap_or(0));
+            let len = l.fd.as_ref().map_or(0, |fd| {
+                sys::socket::accept_queue_len(fd.as_raw_fd()).unwrap_or(0)
+            });
             if len == 0 || len < w.last {
                 w.since = None;
             } else if now.duration_since(*w.since.get_or_insert(now)) >= w.stall.after {
@@ -1021,7 +1021,7 @@ fn check_listening(fd: RawFd) -> Result<(), Errno> {
     if listening == 0 {
         return Err(Errno::EINVAL);
     }
-    sys::set_nonblock(fd)
+    sys::fd::set_nonblock(fd)
 }
 
 /// accept4, close-on-exec and non-blocking as libuv accepts.
@@ -1646,7 +1646,7 @@ mod tests {
             .collect();
         // The handshakes complete in the kernel; the connections wait in the accept queue.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while sys::accept_queue_len(socket.as_raw_fd()).unwrap() < 3 {
+        while sys::socket::accept_queue_len(socket.as_raw_fd()).unwrap() < 3 {
             assert!(Instant::now() < deadline, "connections not queued");
             std::thread::yield_now();
         }

@@ -1,0 +1,22 @@
+//! Files: /dev/null, inode numbers.
+
+use nix::errno::Errno;
+use nix::libc;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+/// /dev/null opened for reading and writing, close-on-exec.
+pub(crate) fn open_dev_null() -> Result<OwnedFd, Errno> {
+    // SAFETY: the path is a NUL-terminated literal.
+    let fd = syscall!(open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC))?;
+    // SAFETY: open returned a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The inode number of the file behind `fd` (a socket's is what sock_diag reports).
+pub(crate) fn inode_of(fd: RawFd) -> Result<u64, Errno> {
+    // SAFETY: stat is plain data; an all-zero one is a valid out-value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes into `st` only.
+    syscall!(fstat(fd, &mut st))?;
+    Ok(st.st_ino)
+}
