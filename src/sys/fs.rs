@@ -1,7 +1,8 @@
-//! Files: /dev/null, inode numbers.
+//! Paths and files: stat, access, /dev/null.
 
 use nix::errno::Errno;
 use nix::libc;
+use std::ffi::CStr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 /// /dev/null opened for reading and writing, close-on-exec.
@@ -12,6 +13,15 @@ pub(crate) fn open_dev_null() -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `st_mode` of `path`, following symlinks.
+pub(crate) fn stat_mode(path: &CStr) -> Result<libc::mode_t, Errno> {
+    // SAFETY: stat is plain data; an all-zero one is a valid out-value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated; stat writes into `st` only.
+    syscall!(stat(path.as_ptr(), &mut st))?;
+    Ok(st.st_mode)
+}
+
 /// The inode number of the file behind `fd` (a socket's is what sock_diag reports).
 pub(crate) fn inode_of(fd: RawFd) -> Result<u64, Errno> {
     // SAFETY: stat is plain data; an all-zero one is a valid out-value.
@@ -19,4 +29,17 @@ pub(crate) fn inode_of(fd: RawFd) -> Result<u64, Errno> {
     // SAFETY: fstat writes into `st` only.
     syscall!(fstat(fd, &mut st))?;
     Ok(st.st_ino)
+}
+
+/// Whether the effective ids may execute `path` (what execve checks), as faccessat(X_OK,
+/// AT_EACCESS) says.
+pub(crate) fn access_exec(path: &CStr) -> Result<(), Errno> {
+    // SAFETY: `path` is NUL-terminated.
+    syscall!(faccessat(
+        libc::AT_FDCWD,
+        path.as_ptr(),
+        libc::X_OK,
+        libc::AT_EACCESS
+    ))
+    .map(drop)
 }

@@ -17,12 +17,24 @@ macro_rules! syscall {
     }};
 }
 
+/// `errno_call!(name(args...))` for the functions that return 0 or an error number instead of
+/// setting errno (posix_spawn and its helpers).
+macro_rules! errno_call {
+    ($fn:ident ( $($arg:expr),* $(,)? )) => {{
+        match unsafe { nix::libc::$fn($($arg),*) } {
+            0 => Ok(()),
+            rc => Err(nix::errno::Errno::from_raw(rc)),
+        }
+    }};
+}
+
 pub(crate) mod dl;
 pub(crate) mod fd;
 pub(crate) mod fs;
 pub(crate) mod process;
 pub(crate) mod sock_diag;
 pub(crate) mod socket;
+pub(crate) mod spawn;
 
 /// The errno behind an io::Error (EIO if it has none).
 pub(crate) fn io_errno(e: std::io::Error) -> Errno {

@@ -1,4 +1,4 @@
-//! Children and signals: pidfds, waiting, and the raw signal-mask / disposition
+//! Children and signals: pidfds, waiting, kill, and the raw signal-mask / disposition
 //! syscalls the clone(CLONE_VM|CLONE_VFORK) child needs.
 
 use nix::errno::Errno;
@@ -24,6 +24,12 @@ pub(crate) fn pidfd_send_signal(pidfd: BorrowedFd<'_>, signal: i32) -> Result<()
         0,
     ))
     .map(drop)
+}
+
+/// kill(2), for a child of ours that has no pidfd (yet).
+pub(crate) fn kill(pid: libc::pid_t, signal: i32) -> Result<(), Errno> {
+    // SAFETY: plain syscall with integer arguments.
+    syscall!(kill(pid, signal)).map(drop)
 }
 
 /// How a reaped child ended.
@@ -72,12 +78,12 @@ pub(crate) fn reap_pid(pid: libc::pid_t) {
 }
 
 /// Every signal bit, as the kernel's 64-bit sigset.
-pub(crate) const ALL_SIGNALS: u64 = !0;
+pub(super) const ALL_SIGNALS: u64 = !0;
 
 /// rt_sigprocmask(SIG_SETMASK) on the calling thread through the raw syscall: glibc's wrapper
 /// refuses to block its internal signals, which must stay blocked while a CLONE_VM child
 /// shares our memory. Returns the previous mask. Async-signal-safe.
-pub(crate) fn set_signal_mask(mask: u64) -> u64 {
+pub(super) fn set_signal_mask(mask: u64) -> u64 {
     let mut old: u64 = 0;
     // SAFETY: both pointers refer to 8-byte sigsets, the size passed to the kernel. It cannot
     // fail with valid pointers and SIG_SETMASK.
@@ -103,7 +109,7 @@ struct KernelSigaction {
 
 /// Sets the disposition of `signal` (SIG_DFL or SIG_IGN) through the raw syscall, which also
 /// works for glibc's internal signals. Async-signal-safe; errors (SIGKILL, SIGSTOP) are ignored.
-pub(crate) fn set_disposition_raw(signal: libc::c_int, handler: libc::sighandler_t) {
+pub(super) fn set_disposition_raw(signal: libc::c_int, handler: libc::sighandler_t) {
     let action = KernelSigaction {
         handler,
         flags: 0,

@@ -1,9 +1,9 @@
-//! Sockets: socketpairs and socket options.
+//! Sockets: socketpairs, socket options, and the reads and writes of spawnSync pipes.
 
 use nix::errno::Errno;
 use nix::libc;
-use std::mem::{size_of, zeroed};
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::mem::{size_of, zeroed, MaybeUninit};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// A connected AF_UNIX stream socketpair, both ends close-on-exec (what libuv uses for pipes).
 pub(crate) fn socketpair_cloexec() -> Result<(OwnedFd, OwnedFd), Errno> {
@@ -41,4 +41,27 @@ fn getsockopt<T: Copy>(
         &mut len
     ))
     .map(drop)
+}
+
+/// send(2) of `buf`: the byte count taken.
+pub(crate) fn send(fd: BorrowedFd<'_>, buf: &[u8], flags: libc::c_int) -> Result<usize, Errno> {
+    // SAFETY: the pointer/length pair describes `buf`.
+    let n = syscall!(send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags))?;
+    Ok(n as usize)
+}
+
+/// recv(2) into `buf`: the byte count received (its first bytes are then initialised).
+pub(crate) fn recv(
+    fd: BorrowedFd<'_>,
+    buf: &mut [MaybeUninit<u8>],
+    flags: libc::c_int,
+) -> Result<usize, Errno> {
+    // SAFETY: recv writes at most buf.len() bytes into `buf`.
+    let n = syscall!(recv(
+        fd.as_raw_fd(),
+        buf.as_mut_ptr().cast(),
+        buf.len(),
+        flags
+    ))?;
+    Ok(n as usize)
 }
