@@ -974,7 +974,7 @@ mod tests {
         let (rp, wp) = nix::unistd::pipe().unwrap();
         child.write_all(b"{\"a\":1}\n{\"b\"").unwrap();
         let msg = [std::io::IoSlice::new(b":2}\n{\"cmd\":\"NODE_HANDLE\"}\n")];
-        crate::ipc::scm::send(child.as_fd(), &msg, Some(wp.as_fd())).unwrap();
+        sys::socket::send_with_fd(child.as_fd(), &msg, Some(wp.as_fd())).unwrap();
         drop(wp);
         let evs = d.until(|evs| data_of(evs, id).0.ends_with(b"HANDLE\"}\n"));
         let (bytes, fds) = data_of(&evs, id);
@@ -1281,7 +1281,7 @@ mod tests {
                 }
                 let mut chunk = [std::mem::MaybeUninit::new(0u8); 4096];
                 let mut got = Vec::new();
-                match crate::ipc::scm::recv(self.sock.as_fd(), &mut chunk, &mut got) {
+                match sys::socket::recv_with_fds(self.sock.as_fd(), &mut chunk, &mut got) {
                     Ok(n) => {
                         assert!(n > 0, "channel closed");
                         // SAFETY: recv initialised n bytes.

@@ -18,6 +18,12 @@ pub(crate) fn check_open(fd: RawFd) -> Result<(), Errno> {
     syscall!(fcntl(fd, libc::F_GETFD)).map(drop)
 }
 
+/// Makes `fd` close-on-exec (its only descriptor flag).
+pub(crate) fn set_cloexec(fd: RawFd) -> Result<(), Errno> {
+    // SAFETY: F_SETFD only touches the descriptor flags.
+    syscall!(fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC)).map(drop)
+}
+
 /// Sets O_NONBLOCK on the open file description behind `fd`.
 pub(crate) fn set_nonblock(fd: RawFd) -> Result<(), Errno> {
     update_status_flags(fd, |flags| flags | libc::O_NONBLOCK)

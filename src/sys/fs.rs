@@ -1,4 +1,4 @@
-//! Paths and files: stat, access, /dev/null.
+//! Paths and files: stat, access, chmod, /dev/null.
 
 use nix::errno::Errno;
 use nix::libc;
@@ -29,6 +29,12 @@ pub(crate) fn inode_of(fd: RawFd) -> Result<u64, Errno> {
     // SAFETY: fstat writes into `st` only.
     syscall!(fstat(fd, &mut st))?;
     Ok(st.st_ino)
+}
+
+/// chmod(2).
+pub(crate) fn chmod(path: &CStr, mode: libc::mode_t) -> Result<(), Errno> {
+    // SAFETY: `path` is NUL-terminated.
+    syscall!(chmod(path.as_ptr(), mode)).map(drop)
 }
 
 /// Whether the effective ids may execute `path` (what execve checks), as faccessat(X_OK,
