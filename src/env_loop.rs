@@ -49,7 +49,7 @@ struct Uv {
 fn uv() -> Option<&'static Uv> {
     static UV: OnceLock<Option<Uv>> = OnceLock::new();
     UV.get_or_init(|| {
-        let f = |name: &std::ffi::CStr| sys::symbol(name).map(NonNull::as_ptr);
+        let f = |name: &std::ffi::CStr| sys::dl::symbol(name).map(NonNull::as_ptr);
         // SAFETY: each symbol is libuv's function of that name, with the signature above
         // (libuv 1.x, stable ABI).
         unsafe {

@@ -194,7 +194,7 @@ impl Reactor {
                 return;
             };
             std::thread::spawn(move || {
-                let _ = sys::wait_readable(dup.as_fd());
+                let _ = sys::fd::wait_readable(dup.as_fd());
                 if let Ok(r) = reactor() {
                     r.reap(pid);
                 }
@@ -210,7 +210,7 @@ impl Reactor {
             .get(&pid)
             .filter(|c| c.owner.as_ref().is_some_and(|o| Arc::ptr_eq(o, owner)))
             .ok_or(Errno::ESRCH)?;
-        sys::pidfd_send_signal(child.pidfd.as_fd(), signal)
+        sys::process::pidfd_send_signal(child.pidfd.as_fd(), signal)
     }
 
     /// Register the parent end of an IPC socketpair for `owner`; returns the channel id used
@@ -237,7 +237,7 @@ impl Reactor {
             watch: AtomicBool::new(false),
         });
         lock(&self.channels).insert(id, ch.clone());
-        let armed = sys::set_nonblock(ch.fd.as_raw_fd()).and_then(|()| {
+        let armed = sys::fd::set_nonblock(ch.fd.as_raw_fd()).and_then(|()| {
             self.arm(&ch, false, false).or_else(|e| {
                 // Its own loop cannot watch it: the reactor thread serves it.
                 if ch.on_reactor.swap(true, SeqCst) {
@@ -524,9 +524,9 @@ impl Reactor {
         let Some(child) = children.get(&pid) else {
             return;
         };
-        let (status, signal) = match sys::wait_pidfd(child.pidfd.as_fd(), libc::WNOHANG) {
-            Ok(Some(sys::Exit::Code(code))) => (Some(code), None),
-            Ok(Some(sys::Exit::Signal(signal))) => (None, Some(signal)),
+        let (status, signal) = match sys::process::wait_pidfd(child.pidfd.as_fd(), libc::WNOHANG) {
+            Ok(Some(sys::process::Exit::Code(code))) => (Some(code), None),
+            Ok(Some(sys::process::Exit::Signal(signal))) => (None, Some(signal)),
             // Not exited after all (spurious wake-up): wait for the next one.
             Ok(None) => return,
             // Reaped behind our back (a waitpid(-1) elsewhere in the process): status lost.
@@ -959,7 +959,7 @@ mod tests {
     }
 
     fn pidfd_open(pid: u32) -> OwnedFd {
-        sys::pidfd_open(pid as libc::pid_t).expect("pidfd_open")
+        sys::process::pidfd_open(pid as libc::pid_t).expect("pidfd_open")
     }
 
     // One test: the reactor, its queue and notify callback are process-wide.
@@ -974,7 +974,7 @@ mod tests {
         let (rp, wp) = nix::unistd::pipe().unwrap();
         child.write_all(b"{\"a\":1}\n{\"b\"").unwrap();
         let msg = [std::io::IoSlice::new(b":2}\n{\"cmd\":\"NODE_HANDLE\"}\n")];
-        crate::ipc::scm::send(child.as_fd(), &msg, Some(wp.as_fd())).unwrap();
+        sys::socket::send_with_fd(child.as_fd(), &msg, Some(wp.as_fd())).unwrap();
         drop(wp);
         let evs = d.until(|evs| data_of(evs, id).0.ends_with(b"HANDLE\"}\n"));
         let (bytes, fds) = data_of(&evs, id);
@@ -1281,7 +1281,7 @@ mod tests {
                 }
                 let mut chunk = [std::mem::MaybeUninit::new(0u8); 4096];
                 let mut got = Vec::new();
-                match crate::ipc::scm::recv(self.sock.as_fd(), &mut chunk, &mut got) {
+                match sys::socket::recv_with_fds(self.sock.as_fd(), &mut chunk, &mut got) {
                     Ok(n) => {
                         assert!(n > 0, "channel closed");
                         // SAFETY: recv initialised n bytes.

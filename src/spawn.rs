@@ -1,26 +1,23 @@
-//! vfork-class process creation: the parent never copies its page tables, so the cost of a
-//! spawn does not grow with the heap. posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK)) does the
-//! work unless uid/gid must change, which posix_spawn cannot express; then our own
-//! clone(CLONE_VM|CLONE_VFORK) child does the same steps in the same order plus the id change.
-//!
-//! Behaviour follows libuv on Linux (which execs with glibc's execvp): PATH comes from the
-//! child's environment, `ENOEXEC` files are run by /bin/sh, failures come back as an errno.
+//! Process creation as libuv does it on Linux (which execs with glibc's execvp): the program is
+//! found here, in the parent, in the PATH of the child's environment; the child's descriptors
+//! are laid out so that its dup2 steps cannot clobber one another; `sys::spawn` then starts it
+//! vfork-style, so the cost of a spawn does not grow with the heap. `ENOEXEC` files are run by
+//! /bin/sh; failures come back as an errno.
 
-use crate::sys;
+use crate::sys::{
+    self,
+    spawn::{CStrArray, ExecPlan},
+};
 use nix::errno::Errno;
 use nix::libc;
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::{CStr, CString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicI32, Ordering};
 
 /// Largest IPC message the reactor accepts when the caller gives no `maxMessageSize`.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
 
 /// glibc execvp's search path when the environment has no PATH (confstr(_CS_PATH)).
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
-
-/// Stack for our clone child: it only makes raw syscalls from a few small frames.
-const CHILD_STACK_SIZE: usize = 64 * 1024;
 
 /// What child fd `i` is connected to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,48 +79,48 @@ pub fn spawn_process(req: &Request) -> Result<Spawned, Errno> {
 }
 
 fn spawn_with(req: &Request, launcher: Launcher) -> Result<Spawned, Errno> {
-    let argv = CStrArray::new(&req.args)?;
-    let envp = CStrArray::new(&req.env_pairs)?;
+    let argv = cstr_array(&req.args)?;
+    let envp = cstr_array(&req.env_pairs)?;
     let cwd = req.cwd.as_deref().map(cstring).transpose()?;
     let exe = resolve_executable(&req.file, &req.env_pairs, req.cwd.as_deref())?;
     let stdio = ChildStdio::new(&req.stdio)?;
 
-    let mut plan = ExecPlan {
-        path: exe.as_ptr(),
-        argv: argv.ptrs.as_ptr(),
-        envp: envp.ptrs.as_ptr(),
-        cwd: cwd.as_ref().map_or(std::ptr::null(), |c| c.as_ptr()),
+    let plan = ExecPlan {
+        path: &exe,
+        argv: &argv,
+        envp: &envp,
+        cwd: cwd.as_deref(),
         dups: &stdio.dups,
         detached: req.detached,
         uid: req.uid,
         gid: req.gid,
     };
     let pid = match launch(&plan, launcher) {
-        // execvp semantics: a file the kernel cannot execute is a shell script.
+        // execvp semantics: a file the kernel cannot execute is a shell script, run as
+        // `/bin/sh <file> <args after argv[0]>`.
         Err(Errno::ENOEXEC) => {
-            let rest: &[*const c_char] = if req.args.len() > 1 {
-                &argv.ptrs[1..]
-            } else {
-                &[std::ptr::null()]
+            let mut sh = vec![c"/bin/sh".to_owned(), exe.clone()];
+            sh.extend(argv.strings().iter().skip(1).cloned());
+            let sh_argv = CStrArray::new(sh);
+            let sh_plan = ExecPlan {
+                path: c"/bin/sh",
+                argv: &sh_argv,
+                ..plan
             };
-            let mut sh_argv = vec![c"/bin/sh".as_ptr(), exe.as_ptr()];
-            sh_argv.extend_from_slice(rest);
-            plan.path = c"/bin/sh".as_ptr();
-            plan.argv = sh_argv.as_ptr();
-            launch(&plan, launcher)?
+            launch(&sh_plan, launcher)?
         }
         other => other?,
     };
 
-    let pidfd = match sys::pidfd_open(pid) {
+    let pidfd = match sys::process::pidfd_open(pid) {
         Ok(fd) => fd,
         Err(e) => {
             // ESRCH means the child is already gone (reaped by an ignored SIGCHLD): there is
             // no pid of ours left to signal.
             if e != Errno::ESRCH {
-                // SAFETY: `pid` is our own unreaped child.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                sys::reap_pid(pid);
+                // `pid` is our own unreaped child.
+                let _ = sys::process::kill(pid, libc::SIGKILL);
+                sys::process::reap_pid(pid);
             }
             return Err(e);
         }
@@ -141,25 +138,10 @@ fn cstring(s: &str) -> Result<CString, Errno> {
     CString::new(s).map_err(|_| Errno::EINVAL)
 }
 
-/// A NULL-terminated `char*` array and the strings it points to.
-struct CStrArray {
-    _strings: Vec<CString>,
-    ptrs: Vec<*const c_char>,
-}
-
-impl CStrArray {
-    fn new(items: &[String]) -> Result<Self, Errno> {
-        let strings = items
-            .iter()
-            .map(|s| cstring(s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut ptrs: Vec<*const c_char> = strings.iter().map(|s| s.as_ptr()).collect();
-        ptrs.push(std::ptr::null());
-        Ok(CStrArray {
-            _strings: strings,
-            ptrs,
-        })
-    }
+/// A NULL-terminated `char*` array of `items`; EINVAL if one holds a NUL.
+fn cstr_array(items: &[String]) -> Result<CStrArray, Errno> {
+    let strings = items.iter().map(|s| cstring(s)).collect::<Result<_, _>>()?;
+    Ok(CStrArray::new(strings))
 }
 
 /// The path to exec. A `file` with a `/` is used as is (relative to the child's cwd); a bare
@@ -212,21 +194,10 @@ fn resolve_executable(file: &str, env: &[String], cwd: Option<&str>) -> Result<C
 /// What execve would say about `path` before reading it: EACCES for anything that is not an
 /// executable regular file (directories included).
 fn executable(path: &CStr) -> Result<(), Errno> {
-    // SAFETY: an all-zero stat is a valid out-value; `path` is NUL-terminated.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::stat(path.as_ptr(), &mut st) } == -1 {
-        return Err(Errno::last());
-    }
-    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+    if sys::fs::stat_mode(path)? & libc::S_IFMT != libc::S_IFREG {
         return Err(Errno::EACCES);
     }
-    // AT_EACCESS: execve checks the effective ids.
-    // SAFETY: `path` is NUL-terminated.
-    if unsafe { libc::faccessat(libc::AT_FDCWD, path.as_ptr(), libc::X_OK, libc::AT_EACCESS) } == -1
-    {
-        return Err(Errno::last());
-    }
-    Ok(())
+    sys::fs::access_exec(path)
 }
 
 /// The descriptors a spawn needs. Every source fd the child dup2()s from is numbered at or
@@ -259,7 +230,7 @@ impl ChildStdio {
             }
             let source = match entry {
                 Stdio::Pipe | Stdio::Ipc => {
-                    let (parent, child) = sys::socketpair_cloexec()?;
+                    let (parent, child) = sys::socket::socketpair_cloexec()?;
                     let child = above(child, min)?;
                     let raw = child.as_raw_fd();
                     keep.push(child);
@@ -276,7 +247,7 @@ impl ChildStdio {
                 Stdio::Ignore => match dev_null {
                     Some(fd) => fd,
                     None => {
-                        let fd = above(sys::open_dev_null()?, min)?;
+                        let fd = above(sys::fs::open_dev_null()?, min)?;
                         let raw = fd.as_raw_fd();
                         keep.push(fd);
                         dev_null = Some(raw);
@@ -290,15 +261,15 @@ impl ChildStdio {
                     // libuv makes the child's stdin/stdout/stderr blocking; the flag lives on
                     // the shared open file description, so doing it here is the same thing.
                     if target <= 2 {
-                        sys::clear_nonblock(fd)?;
+                        sys::fd::clear_nonblock(fd)?;
                     }
                     if fd < min {
-                        let copy = sys::dup_cloexec_min(fd, min)?;
+                        let copy = sys::fd::dup_cloexec_min(fd, min)?;
                         let raw = copy.as_raw_fd();
                         keep.push(copy);
                         raw
                     } else {
-                        sys::check_open(fd)?;
+                        sys::fd::check_open(fd)?;
                         fd
                     }
                 }
@@ -319,228 +290,21 @@ fn above(fd: OwnedFd, min: RawFd) -> Result<OwnedFd, Errno> {
     if fd.as_raw_fd() >= min {
         Ok(fd)
     } else {
-        sys::dup_cloexec_min(fd.as_raw_fd(), min)
+        sys::fd::dup_cloexec_min(fd.as_raw_fd(), min)
     }
-}
-
-/// Everything the child needs, as raw pointers prepared before it exists.
-struct ExecPlan<'a> {
-    path: *const c_char,
-    argv: *const *const c_char,
-    envp: *const *const c_char,
-    /// Null when the cwd is inherited.
-    cwd: *const c_char,
-    dups: &'a [(RawFd, RawFd)],
-    detached: bool,
-    uid: Option<u32>,
-    gid: Option<u32>,
 }
 
 fn launch(plan: &ExecPlan<'_>, launcher: Launcher) -> Result<libc::pid_t, Errno> {
     match launcher {
-        Launcher::PosixSpawn => posix_spawn_launch(plan),
-        Launcher::Clone => clone_launch(plan),
-    }
-}
-
-/// Owns an initialised posix_spawn_file_actions_t.
-struct FileActions(libc::posix_spawn_file_actions_t);
-
-impl Drop for FileActions {
-    fn drop(&mut self) {
-        // SAFETY: initialised in posix_spawn_launch and destroyed once.
-        unsafe { libc::posix_spawn_file_actions_destroy(&mut self.0) };
-    }
-}
-
-/// Owns an initialised posix_spawnattr_t.
-struct SpawnAttr(libc::posix_spawnattr_t);
-
-impl Drop for SpawnAttr {
-    fn drop(&mut self) {
-        // SAFETY: initialised in posix_spawn_launch and destroyed once.
-        unsafe { libc::posix_spawnattr_destroy(&mut self.0) };
-    }
-}
-
-/// posix_spawn functions return the error number instead of setting errno.
-fn spawn_rc(rc: c_int) -> Result<(), Errno> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(Errno::from_raw(rc))
-    }
-}
-
-fn posix_spawn_launch(plan: &ExecPlan<'_>) -> Result<libc::pid_t, Errno> {
-    debug_assert!(plan.uid.is_none() && plan.gid.is_none());
-    // SAFETY: every posix_spawn object is initialised by its init function before use and
-    // destroyed by its Drop; all pointers in `plan` outlive this call.
-    unsafe {
-        let mut actions = FileActions(std::mem::zeroed());
-        spawn_rc(libc::posix_spawn_file_actions_init(&mut actions.0))?;
-        for &(source, target) in plan.dups {
-            spawn_rc(libc::posix_spawn_file_actions_adddup2(
-                &mut actions.0,
-                source,
-                target,
-            ))?;
-        }
-        if !plan.cwd.is_null() {
-            spawn_rc(libc::posix_spawn_file_actions_addchdir_np(
-                &mut actions.0,
-                plan.cwd,
-            ))?;
-        }
-
-        let mut attr = SpawnAttr(std::mem::zeroed());
-        spawn_rc(libc::posix_spawnattr_init(&mut attr.0))?;
-        // Like libuv: the child starts with default dispositions and an empty signal mask.
-        // (libc declares these flags with mixed integer types; setflags takes a short.)
-        let mut flags =
-            (libc::POSIX_SPAWN_SETSIGDEF | libc::POSIX_SPAWN_SETSIGMASK) as libc::c_short;
-        if plan.detached {
-            flags |= libc::POSIX_SPAWN_SETSID as libc::c_short;
-        }
-        spawn_rc(libc::posix_spawnattr_setflags(&mut attr.0, flags))?;
-        spawn_rc(libc::posix_spawnattr_setsigdefault(
-            &mut attr.0,
-            &every_signal(),
-        ))?;
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        spawn_rc(libc::posix_spawnattr_setsigmask(&mut attr.0, &empty))?;
-
-        let mut pid: libc::pid_t = 0;
-        loop {
-            let rc = libc::posix_spawn(
-                &mut pid,
-                plan.path,
-                &actions.0,
-                &attr.0,
-                plan.argv as *const *mut c_char,
-                plan.envp as *const *mut c_char,
-            );
-            if rc != libc::EINTR {
-                spawn_rc(rc)?;
-                return Ok(pid);
-            }
-        }
-    }
-}
-
-/// Signals 1-64, glibc's two internal ones included. sigfillset() leaves those out, and
-/// glibc's posix_spawn then sets them to SIG_IGN, which survives exec; libuv's children start
-/// with nothing ignored. (Their default action is harmless here: glibc only sends them to the
-/// parent's threads, never to the vfork child.)
-fn every_signal() -> libc::sigset_t {
-    // SAFETY: all-zero is an empty sigset_t.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: glibc's sigset_t is an array of unsigned longs, signal n at bit n-1 of the first
-    // word on 64-bit targets; the first u64 of the array is in bounds.
-    unsafe { *(&mut set as *mut libc::sigset_t as *mut u64) = sys::ALL_SIGNALS };
-    set
-}
-
-/// What the clone child reads (shared memory under CLONE_VM) and where it reports its errno.
-struct CloneChild<'a> {
-    plan: &'a ExecPlan<'a>,
-    /// SIGRTMAX, read in the parent: the child calls nothing from glibc but syscall wrappers.
-    last_signal: c_int,
-    err: AtomicI32,
-}
-
-/// Runs in the child on its own stack, sharing the parent's memory, until execve. Only raw
-/// syscalls: glibc's setuid/setgid would signal the parent's threads, and nothing here may
-/// allocate, lock or unwind.
-extern "C" fn clone_child(arg: *mut c_void) -> c_int {
-    // SAFETY: `arg` is the CloneChild that clone_launch keeps alive until we exec or exit.
-    let child = unsafe { &*(arg as *const CloneChild<'_>) };
-    let plan = child.plan;
-    let fail = || -> c_int {
-        child.err.store(Errno::last() as i32, Ordering::SeqCst);
-        // SAFETY: _exit is async-signal-safe and ends only this process.
-        unsafe { libc::_exit(127) }
-    };
-
-    // Signals are all blocked; reset every disposition (as every_signal() makes posix_spawn
-    // do) before unblocking, so no parent handler can run here on the shared memory.
-    for signal in 1..=child.last_signal {
-        sys::set_disposition_raw(signal, libc::SIG_DFL);
-    }
-    // SAFETY (all syscalls below): integer arguments, or pointers into `plan`, which the
-    // parent keeps alive while it is suspended by CLONE_VFORK.
-    unsafe {
-        if plan.detached && libc::syscall(libc::SYS_setsid) < 0 {
-            return fail();
-        }
-        for &(source, target) in plan.dups {
-            // Sources are never equal to targets (they sit above the stdio count).
-            if libc::syscall(libc::SYS_dup3, source, target, 0) < 0 {
-                return fail();
-            }
-        }
-        if !plan.cwd.is_null() && libc::syscall(libc::SYS_chdir, plan.cwd) < 0 {
-            return fail();
-        }
-        // libuv drops supplementary groups when it changes ids; this fails unless we are
-        // privileged, which is fine: then there was nothing to drop.
-        libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>());
-        if let Some(gid) = plan.gid {
-            if libc::syscall(libc::SYS_setgid, gid) < 0 {
-                return fail();
-            }
-        }
-        if let Some(uid) = plan.uid {
-            if libc::syscall(libc::SYS_setuid, uid) < 0 {
-                return fail();
-            }
-        }
-        sys::set_signal_mask(0);
-        libc::syscall(libc::SYS_execve, plan.path, plan.argv, plan.envp);
-    }
-    fail()
-}
-
-fn clone_launch(plan: &ExecPlan<'_>) -> Result<libc::pid_t, Errno> {
-    let child = CloneChild {
-        plan,
-        last_signal: libc::SIGRTMAX(),
-        err: AtomicI32::new(0),
-    };
-    let mut stack = Vec::<u8>::with_capacity(CHILD_STACK_SIZE);
-    // The stack grows down from the (16-byte aligned) end of the buffer.
-    let top = (stack.as_mut_ptr() as usize + CHILD_STACK_SIZE) & !15;
-
-    let old_mask = sys::set_signal_mask(sys::ALL_SIGNALS);
-    // SAFETY: CLONE_VFORK suspends us until the child execs or exits, so `child`, `plan` and
-    // `stack` outlive its use of them; the child function only makes raw syscalls.
-    let pid = unsafe {
-        libc::clone(
-            clone_child,
-            top as *mut c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            &child as *const CloneChild<'_> as *mut c_void,
-        )
-    };
-    let clone_err = Errno::last();
-    sys::set_signal_mask(old_mask);
-    if pid == -1 {
-        return Err(clone_err);
-    }
-    match child.err.load(Ordering::SeqCst) {
-        0 => Ok(pid),
-        err => {
-            sys::reap_pid(pid);
-            Err(Errno::from_raw(err))
-        }
+        Launcher::PosixSpawn => sys::spawn::posix_spawn(plan),
+        Launcher::Clone => sys::spawn::clone_vfork(plan),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::Exit;
+    use crate::sys::process::Exit;
     use std::fs;
     use std::io::{Read, Write};
     use std::os::fd::AsFd;
@@ -560,7 +324,7 @@ mod tests {
 
     fn run(req: &Request, launcher: Launcher) -> Result<Exit, Errno> {
         let child = spawn_with(req, launcher)?;
-        Ok(sys::reap_pidfd(child.pidfd.as_fd()).unwrap())
+        Ok(sys::process::reap_pidfd(child.pidfd.as_fd()).unwrap())
     }
 
     /// Runs `req` with a stdout pipe; returns what the child wrote and how it ended.
@@ -571,7 +335,7 @@ mod tests {
         fs::File::from(child.pipes[1].take().unwrap())
             .read_to_string(&mut out)
             .unwrap();
-        (out, sys::reap_pidfd(child.pidfd.as_fd()).unwrap())
+        (out, sys::process::reap_pidfd(child.pidfd.as_fd()).unwrap())
     }
 
     /// A fresh directory for one test.
@@ -624,13 +388,10 @@ mod tests {
     #[test]
     fn child_starts_with_empty_mask_and_nothing_ignored() {
         // Block SIGUSR1 in this thread: the child must still start with an empty mask.
-        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-        let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-        unsafe {
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGUSR1);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
-        }
+        use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+        let mut old = SigSet::empty();
+        let usr1 = SigSet::from(Signal::SIGUSR1);
+        pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&usr1), Some(&mut old)).unwrap();
         for launcher in LAUNCHERS {
             let req = request(
                 "/bin/grep",
@@ -643,7 +404,7 @@ mod tests {
                 "{launcher:?}"
             );
         }
-        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+        pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None).unwrap();
     }
 
     #[test]
@@ -805,8 +566,8 @@ mod tests {
             .unwrap()
             .filter_map(|e| e.unwrap().file_name().to_str()?.parse().ok())
             .filter(|&fd| {
-                let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-                flags != -1 && flags & libc::FD_CLOEXEC == 0
+                let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD);
+                flags.is_ok_and(|f| f & libc::FD_CLOEXEC == 0)
             })
             .collect()
     }
@@ -843,7 +604,10 @@ mod tests {
             assert_eq!(fds, [0, 1, 2, 3, 4], "{launcher:?}");
 
             drop(stdin);
-            assert_eq!(sys::reap_pidfd(child.pidfd.as_fd()), Ok(Exit::Code(0)));
+            assert_eq!(
+                sys::process::reap_pidfd(child.pidfd.as_fd()),
+                Ok(Exit::Code(0))
+            );
         }
     }
 
@@ -859,7 +623,10 @@ mod tests {
                 .read_to_string(&mut out)
                 .unwrap();
             assert_eq!(out, "hello\n");
-            assert_eq!(sys::reap_pidfd(child.pidfd.as_fd()), Ok(Exit::Code(0)));
+            assert_eq!(
+                sys::process::reap_pidfd(child.pidfd.as_fd()),
+                Ok(Exit::Code(0))
+            );
         }
     }
 
@@ -888,7 +655,10 @@ mod tests {
                     expected,
                     "{launcher:?} detached={detached}"
                 );
-                assert_eq!(sys::reap_pidfd(child.pidfd.as_fd()), Ok(Exit::Code(0)));
+                assert_eq!(
+                    sys::process::reap_pidfd(child.pidfd.as_fd()),
+                    Ok(Exit::Code(0))
+                );
             }
         }
     }
@@ -896,7 +666,7 @@ mod tests {
     #[test]
     fn inherited_fd_entry() {
         for launcher in LAUNCHERS {
-            let (ours, theirs) = sys::socketpair_cloexec().unwrap();
+            let (ours, theirs) = sys::socket::socketpair_cloexec().unwrap();
             let mut req = request("/bin/sh", &["sh", "-c", "echo via-fd"]);
             req.stdio[1] = Stdio::Fd(theirs.as_raw_fd());
             let child = spawn_with(&req, launcher).unwrap();
@@ -904,7 +674,10 @@ mod tests {
             let mut out = String::new();
             fs::File::from(ours).read_to_string(&mut out).unwrap();
             assert_eq!(out, "via-fd\n");
-            assert_eq!(sys::reap_pidfd(child.pidfd.as_fd()), Ok(Exit::Code(0)));
+            assert_eq!(
+                sys::process::reap_pidfd(child.pidfd.as_fd()),
+                Ok(Exit::Code(0))
+            );
         }
     }
 

@@ -13,7 +13,7 @@
 //!   else went wrong.
 
 use crate::spawn::{spawn_process, Request, Spawned, Stdio};
-use crate::sys::{self, Exit};
+use crate::sys::{self, process::Exit};
 use nix::errno::Errno;
 use nix::libc;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -191,25 +191,16 @@ impl<'a> Runner<'a> {
                 }
                 _ => -1,
             };
-            // SAFETY: `pollfds` is a valid array of its length; the fds are owned by `self`.
-            let ready = unsafe {
-                libc::poll(
-                    pollfds.as_mut_ptr(),
-                    pollfds.len() as libc::nfds_t,
-                    timeout_ms,
-                )
-            };
-            if ready == -1 {
-                match Errno::last() {
-                    Errno::EINTR => continue,
-                    e => {
-                        self.set_error(e);
-                        self.kill();
-                        if !self.reaped {
-                            self.reap();
-                        }
-                        break;
+            match sys::fd::poll(&mut pollfds, timeout_ms) {
+                Ok(_) => {}
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    self.set_error(e);
+                    self.kill();
+                    if !self.reaped {
+                        self.reap();
                     }
+                    break;
                 }
             }
 
@@ -239,11 +230,11 @@ impl<'a> Runner<'a> {
         }
         self.killed = true;
         if !self.reaped {
-            if let Err(e) = sys::pidfd_send_signal(self.pidfd.as_fd(), self.kill_signal) {
+            if let Err(e) = sys::process::pidfd_send_signal(self.pidfd.as_fd(), self.kill_signal) {
                 if e != Errno::ESRCH {
                     // Most likely an invalid signal: report it, but still stop the child.
                     self.set_error(e);
-                    let _ = sys::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
+                    let _ = sys::process::pidfd_send_signal(self.pidfd.as_fd(), libc::SIGKILL);
                 }
             }
         }
@@ -255,7 +246,7 @@ impl<'a> Runner<'a> {
 
     fn reap(&mut self) {
         self.reaped = true;
-        match sys::reap_pidfd(self.pidfd.as_fd()) {
+        match sys::process::reap_pidfd(self.pidfd.as_fd()) {
             Ok(exit) => self.exit = Some(exit),
             // Cannot happen for our own unreaped child; report it rather than spin on it.
             Err(e) => self.set_error(e),
@@ -264,26 +255,14 @@ impl<'a> Runner<'a> {
 
     fn write_input(&mut self) {
         let Some(fd) = &self.stdin else { return };
-        let fd = fd.as_raw_fd();
         let mut failure = None;
         while !self.input.is_empty() {
-            // SAFETY: the pointer/length pair describes `self.input`.
-            let sent = unsafe {
-                libc::send(
-                    fd,
-                    self.input.as_ptr().cast(),
-                    self.input.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                )
-            };
-            if sent >= 0 {
-                self.input = &self.input[sent as usize..];
-                continue;
-            }
-            match Errno::last() {
-                Errno::EINTR => continue,
-                Errno::EAGAIN => return,
-                e => {
+            let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+            match sys::socket::send(fd.as_fd(), self.input, flags) {
+                Ok(sent) => self.input = &self.input[sent..],
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return,
+                Err(e) => {
                     failure = Some(e);
                     break;
                 }
@@ -303,22 +282,13 @@ impl<'a> Runner<'a> {
             let Some(fd) = &out.fd else { return };
             out.buf.reserve(READ_CHUNK);
             let spare = out.buf.spare_capacity_mut();
-            // SAFETY: receives at most `spare.len()` bytes into the vector's spare capacity.
-            let got = unsafe {
-                libc::recv(
-                    fd.as_raw_fd(),
-                    spare.as_mut_ptr().cast(),
-                    spare.len().min(READ_CHUNK),
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            match got {
-                0 => {
+            let room = spare.len().min(READ_CHUNK);
+            match sys::socket::recv(fd.as_fd(), &mut spare[..room], libc::MSG_DONTWAIT) {
+                Ok(0) => {
                     out.fd = None;
                     return;
                 }
-                n if n > 0 => {
-                    let n = n as usize;
+                Ok(n) => {
                     // SAFETY: recv initialised the first `n` spare bytes.
                     unsafe { out.buf.set_len(out.buf.len() + n) };
                     self.total_read += n;
@@ -328,15 +298,13 @@ impl<'a> Runner<'a> {
                         return;
                     }
                 }
-                _ => match Errno::last() {
-                    Errno::EINTR => {}
-                    Errno::EAGAIN => return,
-                    e => {
-                        out.fd = None;
-                        self.set_pipe_error(e);
-                        return;
-                    }
-                },
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return,
+                Err(e) => {
+                    out.fd = None;
+                    self.set_pipe_error(e);
+                    return;
+                }
             }
         }
     }
@@ -515,7 +483,7 @@ mod tests {
     #[test]
     fn timeout_does_not_wait_for_a_grandchild_holding_a_pipe() {
         // The grandchild `cat` keeps stdout open until we close `hold`, after spawn_sync.
-        let (hold, held) = crate::sys::socketpair_cloexec().unwrap();
+        let (hold, held) = sys::socket::socketpair_cloexec().unwrap();
         let stdio = [
             Stdio::Ignore,
             Stdio::Pipe,

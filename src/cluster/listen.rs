@@ -2,13 +2,12 @@
 //! `net._createServerHandle` + `listen` and dgram's bind make them through libuv: same
 //! socket options, same fallbacks, errors as libuv reports them. Every descriptor is
 //! close-on-exec and non-blocking (libuv's sockets are).
-use crate::sys::{self, TcpListener};
+use crate::sys::{self, sock_diag::TcpListener, socket};
 use nix::errno::Errno;
 use nix::libc;
-use std::ffi::{CStr, CString};
-use std::mem::{size_of, zeroed};
-use std::net::{Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ffi::CString;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -55,7 +54,7 @@ pub fn listen_socket(o: &Options) -> Result<(OwnedFd, Option<Sockname>), Errno> 
         (None, Kind::Unix) => unix(o)?,
         (None, Kind::Udp4 | Kind::Udp6) => udp(o)?,
     };
-    let name = sockname(&fd)?;
+    let name = sockname(fd.as_raw_fd())?;
     Ok((fd, name))
 }
 
@@ -72,22 +71,22 @@ fn tcp(o: &Options) -> Result<OwnedFd, Errno> {
         // Node tries the IPv6 unspecified address first and falls back to IPv4 if binding it
         // fails (no IPv6). libuv defers EADDRINUSE from bind to listen, so that one does not
         // fall back.
-        None => match bind_tcp(&Addr::parse(Kind::Tcp6, "::", o.port)?, o) {
+        None => match bind_tcp(&parse_addr(Kind::Tcp6, "::", o.port)?, o) {
             Err(e) if e != Errno::EADDRINUSE => {
-                bind_tcp(&Addr::parse(Kind::Tcp4, "0.0.0.0", o.port)?, o)?
+                bind_tcp(&parse_addr(Kind::Tcp4, "0.0.0.0", o.port)?, o)?
             }
             other => other?,
         },
-        Some(a) => bind_tcp(&Addr::parse(o.kind, a, o.port)?, o)?,
+        Some(a) => bind_tcp(&parse_addr(o.kind, a, o.port)?, o)?,
     };
-    listen(&fd, backlog(o))?;
+    socket::listen(fd.as_raw_fd(), backlog(o))?;
     Ok(fd)
 }
 
-fn bind_tcp(addr: &Addr, o: &Options) -> Result<OwnedFd, Errno> {
-    let fd = socket(addr.family(), libc::SOCK_STREAM)?;
+fn bind_tcp(addr: &SocketAddr, o: &Options) -> Result<OwnedFd, Errno> {
+    let fd = socket::socket(family(addr), libc::SOCK_STREAM)?;
     setsockopt(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-    if addr.family() == libc::AF_INET6 {
+    if addr.is_ipv6() {
         // libuv sets it either way: the system default may be on.
         setsockopt(
             &fd,
@@ -105,7 +104,7 @@ fn bind_tcp(addr: &Addr, o: &Options) -> Result<OwnedFd, Errno> {
 
 fn udp(o: &Options) -> Result<OwnedFd, Errno> {
     let v6 = o.kind == Kind::Udp6;
-    let fd = socket(
+    let fd = socket::socket(
         if v6 { libc::AF_INET6 } else { libc::AF_INET },
         libc::SOCK_DGRAM,
     )?;
@@ -115,7 +114,7 @@ fn udp(o: &Options) -> Result<OwnedFd, Errno> {
         return Ok(fd);
     }
     let any = if v6 { "::" } else { "0.0.0.0" };
-    let addr = Addr::parse(o.kind, address.unwrap_or(any), o.port)?;
+    let addr = parse_addr(o.kind, address.unwrap_or(any), o.port)?;
     if o.ipv6_only && !v6 {
         return Err(Errno::EINVAL);
     }
@@ -134,45 +133,24 @@ fn udp(o: &Options) -> Result<OwnedFd, Errno> {
 
 fn unix(o: &Options) -> Result<OwnedFd, Errno> {
     let path = o.address.unwrap_or("").as_bytes();
-    // SAFETY: sockaddr_un is plain data.
-    let mut sa: libc::sockaddr_un = unsafe { zeroed() };
     if path.is_empty() || path[1..].contains(&0) {
         return Err(Errno::EINVAL);
     }
     // libuv truncates a path longer than sun_path, as Node 20 shows.
-    let len = path.len().min(sa.sun_path.len());
-    for (d, s) in sa.sun_path.iter_mut().zip(&path[..len]) {
-        *d = *s as libc::c_char;
-    }
-    sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let abstract_name = path[0] == 0;
-    let base = size_of::<libc::sa_family_t>();
-    // An abstract name is exactly its bytes; a path is NUL-terminated when it fits.
-    let sa_len = if abstract_name {
-        base + len
-    } else {
-        size_of::<libc::sockaddr_un>()
-    };
-    if abstract_name && (o.readable_all || o.writable_all) {
+    let path = &path[..path.len().min(socket::UNIX_PATH_MAX)];
+    // A leading NUL: an abstract name, which has no file to chmod.
+    if path[0] == 0 && (o.readable_all || o.writable_all) {
         return Err(Errno::EINVAL);
     }
-    let fd = socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
-    // SAFETY: `sa` is a valid sockaddr_un of at least `sa_len` bytes.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_un).cast(),
-            sa_len as libc::socklen_t,
-        )
-    };
-    match Errno::result(rc) {
+    let fd = socket::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
+    match socket::bind_unix(fd.as_fd(), path) {
         // libuv reports a missing directory as EACCES, as on Windows.
         Err(Errno::ENOENT) => return Err(Errno::EACCES),
         other => other?,
     };
-    listen(&fd, backlog(o))?;
+    socket::listen(fd.as_raw_fd(), backlog(o))?;
     if o.readable_all || o.writable_all {
-        chmod_all(&path[..len], o.readable_all, o.writable_all)?;
+        chmod_all(path, o.readable_all, o.writable_all)?;
     }
     Ok(fd)
 }
@@ -187,21 +165,19 @@ fn chmod_all(path: &[u8], readable: bool, writable: bool) -> Result<(), Errno> {
     if writable {
         want |= libc::S_IWUSR | libc::S_IWGRP | libc::S_IWOTH;
     }
-    // SAFETY: stat is plain data filled in by stat(2); the path is NUL-terminated.
-    let mut st: libc::stat = unsafe { zeroed() };
-    Errno::result(unsafe { libc::stat(path.as_ptr(), &mut st) })?;
-    if st.st_mode & want == want {
+    let mode = sys::fs::stat_mode(&path)?;
+    if mode & want == want {
         return Ok(());
     }
-    // SAFETY: as above.
-    Errno::result(unsafe { libc::chmod(path.as_ptr(), (st.st_mode | want) & 0o7777) }).map(drop)
+    sys::fs::chmod(&path, (mode | want) & 0o7777)
 }
 
 /// Takes over an inherited descriptor: it must be a stream socket for TCP and Unix kinds
 /// (Node: a TCP or pipe handle, else EINVAL) and a UDP socket for UDP ones. Stream sockets
 /// are made to listen. The same descriptor number comes back.
 fn adopt(fd: RawFd, o: &Options) -> Result<(OwnedFd, Option<Sockname>), Errno> {
-    let sockopt = |opt| getsockopt(fd, libc::SOL_SOCKET, opt).map_err(|_| Errno::EINVAL);
+    let sockopt =
+        |opt| socket::getsockopt_int(fd, libc::SOL_SOCKET, opt).map_err(|_| Errno::EINVAL);
     let (ty, domain) = (sockopt(libc::SO_TYPE)?, sockopt(libc::SO_DOMAIN)?);
     let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
     let stream = matches!(o.kind, Kind::Tcp4 | Kind::Tcp6 | Kind::Unix);
@@ -213,148 +189,51 @@ fn adopt(fd: RawFd, o: &Options) -> Result<(OwnedFd, Option<Sockname>), Errno> {
     if !fits {
         return Err(Errno::EINVAL);
     }
-    crate::sys::set_nonblock(fd)?;
-    // SAFETY: fcntl on a descriptor that getsockopt just showed to be open.
-    Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    sys::fd::set_nonblock(fd)?;
+    sys::fd::set_cloexec(fd)?;
     if stream {
-        // SAFETY: plain syscall on an open socket.
-        Errno::result(unsafe { libc::listen(fd, backlog(o)) })?;
+        socket::listen(fd, backlog(o))?;
     }
     // SAFETY: the caller hands the descriptor over once it has been accepted here.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let name = sockname(&fd)?;
+    let name = sockname(fd.as_raw_fd())?;
     Ok((fd, name))
 }
 
-fn socket(family: libc::c_int, ty: libc::c_int) -> Result<OwnedFd, Errno> {
-    let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
-    // SAFETY: plain syscall; the result is a new descriptor we own.
-    let fd = Errno::result(unsafe { libc::socket(family, ty | flags, 0) })?;
-    // SAFETY: socket returned a fresh descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+fn setsockopt(fd: &OwnedFd, level: libc::c_int, opt: libc::c_int, v: i32) -> Result<(), Errno> {
+    socket::setsockopt_int(fd.as_fd(), level, opt, v)
 }
 
-fn setsockopt(
-    fd: &OwnedFd,
-    level: libc::c_int,
-    opt: libc::c_int,
-    v: libc::c_int,
-) -> Result<(), Errno> {
-    let len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `v` is a c_int of `len` bytes.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            opt,
-            (&v as *const libc::c_int).cast(),
-            len,
-        )
-    };
-    Errno::result(rc).map(drop)
-}
-
-fn listen(fd: &OwnedFd, backlog: i32) -> Result<(), Errno> {
-    // SAFETY: plain syscall on a socket we own.
-    Errno::result(unsafe { libc::listen(fd.as_raw_fd(), backlog) }).map(drop)
-}
-
-fn bind(fd: &OwnedFd, addr: &Addr) -> Result<(), Errno> {
-    let (storage, len) = addr.sockaddr();
-    // SAFETY: `storage` holds a sockaddr of `len` bytes.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    };
-    match Errno::result(rc) {
+fn bind(fd: &OwnedFd, addr: &SocketAddr) -> Result<(), Errno> {
+    match socket::bind(fd.as_fd(), addr) {
         // libuv: a family mismatch is the caller's error.
         Err(Errno::EAFNOSUPPORT) => Err(Errno::EINVAL),
-        other => other.map(drop),
+        other => other,
+    }
+}
+
+fn family(addr: &SocketAddr) -> libc::c_int {
+    if addr.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
     }
 }
 
 /// An IP address and port, parsed as libuv's uv_ip4_addr / uv_ip6_addr do: strict dotted
-/// quad, or IPv6 text with an optional `%zone`.
-struct Addr {
-    ip: IpBytes,
-    scope: u32,
-    port: u16,
-}
-
-enum IpBytes {
-    V4([u8; 4]),
-    V6([u8; 16]),
-}
-
-impl Addr {
-    fn parse(kind: Kind, s: &str, port: u16) -> Result<Addr, Errno> {
-        let v6 = matches!(kind, Kind::Tcp6 | Kind::Udp6);
-        let (host, zone) = match s.split_once('%') {
-            Some((h, z)) if v6 => (h, Some(z)),
-            _ => (s, None),
-        };
-        let ip = if v6 {
-            IpBytes::V6(
-                host.parse::<Ipv6Addr>()
-                    .map_err(|_| Errno::EINVAL)?
-                    .octets(),
-            )
-        } else {
-            IpBytes::V4(
-                host.parse::<Ipv4Addr>()
-                    .map_err(|_| Errno::EINVAL)?
-                    .octets(),
-            )
-        };
-        let scope = match zone {
-            Some(z) => {
-                let z = CString::new(z).map_err(|_| Errno::EINVAL)?;
-                // SAFETY: NUL-terminated name. 0 (unknown) leaves the scope unset, as in libuv.
-                unsafe { libc::if_nametoindex(z.as_ptr()) }
-            }
-            None => 0,
-        };
-        Ok(Addr { ip, scope, port })
+/// quad, or IPv6 text with an optional `%zone` (an unknown zone leaves the scope unset).
+fn parse_addr(kind: Kind, s: &str, port: u16) -> Result<SocketAddr, Errno> {
+    if !matches!(kind, Kind::Tcp6 | Kind::Udp6) {
+        let ip = s.parse::<Ipv4Addr>().map_err(|_| Errno::EINVAL)?;
+        return Ok(SocketAddrV4::new(ip, port).into());
     }
-
-    fn family(&self) -> libc::c_int {
-        match self.ip {
-            IpBytes::V4(_) => libc::AF_INET,
-            IpBytes::V6(_) => libc::AF_INET6,
-        }
-    }
-
-    fn sockaddr(&self) -> (libc::sockaddr_storage, libc::socklen_t) {
-        // SAFETY: sockaddr_storage is plain data, large and aligned enough for both kinds.
-        let mut st: libc::sockaddr_storage = unsafe { zeroed() };
-        let len = match self.ip {
-            IpBytes::V4(b) => {
-                // SAFETY: as above.
-                let sa = unsafe {
-                    &mut *(&mut st as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
-                };
-                sa.sin_family = libc::AF_INET as libc::sa_family_t;
-                sa.sin_port = self.port.to_be();
-                sa.sin_addr.s_addr = u32::from_ne_bytes(b);
-                size_of::<libc::sockaddr_in>()
-            }
-            IpBytes::V6(b) => {
-                // SAFETY: as above.
-                let sa = unsafe {
-                    &mut *(&mut st as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
-                };
-                sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-                sa.sin6_port = self.port.to_be();
-                sa.sin6_addr.s6_addr = b;
-                sa.sin6_scope_id = self.scope;
-                size_of::<libc::sockaddr_in6>()
-            }
-        };
-        (st, len as libc::socklen_t)
-    }
+    let (host, zone) = s.split_once('%').map_or((s, None), |(h, z)| (h, Some(z)));
+    let ip = host.parse::<Ipv6Addr>().map_err(|_| Errno::EINVAL)?;
+    let scope = match zone {
+        Some(z) => socket::if_nametoindex(&CString::new(z).map_err(|_| Errno::EINVAL)?),
+        None => 0,
+    };
+    Ok(SocketAddrV6::new(ip, port, 0, scope).into())
 }
 
 /// Listening TCP sockets on the address and port of `ours` (sockets of one SO_REUSEPORT
@@ -367,7 +246,7 @@ pub fn strangers(ours: &[RawFd]) -> Result<Vec<TcpListener>, Errno> {
     let Some(first) = ours.first() else {
         return Ok(Vec::new());
     };
-    let Some(name) = sockname(first)? else {
+    let Some(name) = sockname(*first)? else {
         return Ok(Vec::new());
     };
     let family = if name.family == "IPv4" {
@@ -377,9 +256,9 @@ pub fn strangers(ours: &[RawFd]) -> Result<Vec<TcpListener>, Errno> {
     };
     let mine = ours
         .iter()
-        .map(|&fd| sys::inode_of(fd))
+        .map(|&fd| sys::fs::inode_of(fd))
         .collect::<Result<Vec<u64>, Errno>>()?;
-    let mut all = sys::tcp_listeners(family, name.port)?;
+    let mut all = sys::sock_diag::tcp_listeners(family, name.port)?;
     // Our group's address, as sock_diag writes it.
     let Some(addr) = all
         .iter()
@@ -390,7 +269,7 @@ pub fn strangers(ours: &[RawFd]) -> Result<Vec<TcpListener>, Errno> {
     };
     let any = addr == [0; 16];
     if any && family == libc::AF_INET6 && !v6_only(*first)? {
-        all.extend(sys::tcp_listeners(libc::AF_INET, name.port)?);
+        all.extend(sys::sock_diag::tcp_listeners(libc::AF_INET, name.port)?);
     }
     Ok(all
         .into_iter()
@@ -400,70 +279,31 @@ pub fn strangers(ours: &[RawFd]) -> Result<Vec<TcpListener>, Errno> {
 
 /// Whether an IPv6 socket takes IPv6 connections only.
 fn v6_only(fd: RawFd) -> Result<bool, Errno> {
-    getsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).map(|v| v != 0)
-}
-
-/// An integer socket option.
-fn getsockopt(fd: RawFd, level: libc::c_int, opt: libc::c_int) -> Result<libc::c_int, Errno> {
-    let mut v: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `v`.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            level,
-            opt,
-            (&mut v as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    Errno::result(rc).map(|_| v)
+    socket::getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).map(|v| v != 0)
 }
 
 /// getsockname as Node reports it: `{address, family: 'IPv4' | 'IPv6', port}`, with
 /// `%scope` after a link-local IPv6 address; None for other families.
-fn sockname(fd: &impl AsRawFd) -> Result<Option<Sockname>, Errno> {
-    // SAFETY: sockaddr_storage is plain data, filled in by getsockname.
-    let mut st: libc::sockaddr_storage = unsafe { zeroed() };
-    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    let sa = (&mut st as *mut libc::sockaddr_storage).cast();
-    // SAFETY: `st` has `len` bytes of room.
-    Errno::result(unsafe { libc::getsockname(fd.as_raw_fd(), sa, &mut len) })?;
-    let (address, family, port, scope) = match libc::c_int::from(st.ss_family) {
-        libc::AF_INET => {
-            // SAFETY: the kernel wrote a sockaddr_in.
-            let a = unsafe { &*(&st as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            let ip = Ipv4Addr::from(a.sin_addr.s_addr.to_ne_bytes());
-            (ip.to_string(), "IPv4", u16::from_be(a.sin_port), None)
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the kernel wrote a sockaddr_in6.
-            let a =
-                unsafe { &*(&st as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
-            let link_local = ip.segments()[0] & 0xffc0 == 0xfe80;
-            let scope = (link_local && a.sin6_scope_id > 0).then_some(a.sin6_scope_id);
-            (ip.to_string(), "IPv6", u16::from_be(a.sin6_port), scope)
-        }
-        _ => return Ok(None),
+fn sockname(fd: RawFd) -> Result<Option<Sockname>, Errno> {
+    let Some(addr) = socket::local_addr(fd)? else {
+        return Ok(None);
     };
-    let mut address = address;
-    if let Some(id) = scope {
-        let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
-        // SAFETY: `name` has IF_NAMESIZE bytes, as if_indextoname requires.
-        let named = !unsafe { libc::if_indextoname(id, name.as_mut_ptr()) }.is_null();
-        address.push('%');
-        if named {
-            // SAFETY: if_indextoname wrote a NUL-terminated name.
-            address.push_str(&unsafe { CStr::from_ptr(name.as_ptr()) }.to_string_lossy());
-        } else {
-            address.push_str(&id.to_string());
+    let (mut address, family, scope) = match addr {
+        SocketAddr::V4(a) => (a.ip().to_string(), "IPv4", None),
+        SocketAddr::V6(a) => {
+            let link_local = a.ip().segments()[0] & 0xffc0 == 0xfe80;
+            let scope = (link_local && a.scope_id() > 0).then_some(a.scope_id());
+            (a.ip().to_string(), "IPv6", scope)
         }
+    };
+    if let Some(id) = scope {
+        address.push('%');
+        address.push_str(&socket::if_indextoname(id).unwrap_or_else(|| id.to_string()));
     }
     Ok(Some(Sockname {
         address,
         family,
-        port,
+        port: addr.port(),
     }))
 }
 
@@ -490,32 +330,22 @@ mod tests {
     }
 
     fn fd_flags(fd: &OwnedFd) -> (bool, bool) {
-        // SAFETY: F_GETFD / F_GETFL have no side effects.
-        let (fdfl, fl) = unsafe {
-            (
-                libc::fcntl(fd.as_raw_fd(), libc::F_GETFD),
-                libc::fcntl(fd.as_raw_fd(), libc::F_GETFL),
-            )
-        };
+        use nix::fcntl::{fcntl, FcntlArg};
+        let fdfl = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFD).unwrap();
+        let fl = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFL).unwrap();
         (fdfl & libc::FD_CLOEXEC != 0, fl & libc::O_NONBLOCK != 0)
     }
 
+    /// The next connection, as a blocking socket.
     fn accept_one(fd: &OwnedFd) -> OwnedFd {
         loop {
-            // SAFETY: null address pointers are allowed.
-            let c = unsafe {
-                libc::accept4(
-                    fd.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_CLOEXEC,
-                )
-            };
-            if c >= 0 {
-                // SAFETY: fresh descriptor.
-                return unsafe { OwnedFd::from_raw_fd(c) };
+            match socket::accept(fd.as_fd()) {
+                Ok(c) => {
+                    sys::fd::clear_nonblock(c.as_raw_fd()).unwrap();
+                    return c;
+                }
+                Err(e) => assert_eq!(e, Errno::EAGAIN),
             }
-            assert_eq!(Errno::last(), Errno::EAGAIN);
             std::thread::yield_now();
         }
     }
@@ -586,19 +416,18 @@ mod tests {
         let (b, _) = listen_socket(&o).unwrap();
         // Each is a stranger to a group of the other alone; together, none.
         let (a, b) = (a.as_raw_fd(), b.as_raw_fd());
-        let inode = |fd| sys::inode_of(fd).unwrap();
+        let inode = |fd| sys::fs::inode_of(fd).unwrap();
         let found = strangers(&[a]).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(u64::from(found[0].inode), inode(b));
-        // SAFETY: getuid has no failure mode.
-        assert_eq!(found[0].uid, unsafe { libc::getuid() });
+        assert_eq!(found[0].uid, nix::unistd::getuid().as_raw());
         assert_eq!(u64::from(strangers(&[b]).unwrap()[0].inode), inode(a));
         assert!(strangers(&[a, b]).unwrap().is_empty());
     }
 
     #[test]
     fn strangers_taking_every_connection_of_an_unspecified_group() {
-        let inode = |fd: &OwnedFd| sys::inode_of(fd.as_raw_fd()).unwrap();
+        let inode = |fd: &OwnedFd| sys::fs::inode_of(fd.as_raw_fd()).unwrap();
         let reported = |ours: &OwnedFd| -> Vec<u64> {
             let found = strangers(&[ours.as_raw_fd()]).unwrap();
             found.iter().map(|l| u64::from(l.inode)).collect()

@@ -19,7 +19,7 @@ use mio::{Interest, Registry, Token};
 use nix::errno::Errno;
 use nix::libc;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -712,7 +712,7 @@ impl<C: Link> Scheduler<C> {
         stall: Stall,
     ) -> Result<u32, Errno> {
         check_listening(fd)?;
-        let copy = sys::dup_cloexec_min(fd, 0)?;
+        let copy = sys::fd::dup_cloexec_min(fd, 0)?;
         let watch = Watch {
             stall,
             last: 0,
@@ -764,9 +764,9 @@ impl<C: Link> Scheduler<C> {
                 continue;
             }
             // Stopped, or unreadable (not TCP): never counted as stalled.
-            let len =
-                l.fd.as_ref()
-                    .map_or(0, |fd| sys::accept_queue_len(fd.as_raw_fd()).unwrap_or(0));
+            let len = l.fd.as_ref().map_or(0, |fd| {
+                sys::socket::accept_queue_len(fd.as_raw_fd()).unwrap_or(0)
+            });
             if len == 0 || len < w.last {
                 w.since = None;
             } else if now.duration_since(*w.since.get_or_insert(now)) >= w.stall.after {
@@ -891,7 +891,7 @@ impl<C: Link> Scheduler<C> {
             if let Some(fd) = listening {
                 let _ = r.registry().deregister(&mut SourceFd(&fd.as_raw_fd()));
                 for _ in 0..STOP_ACCEPT_MAX {
-                    match accept(&fd) {
+                    match sys::socket::accept(fd.as_fd()) {
                         Ok(conn) => core.offer(id, Arc::new(conn), send),
                         Err(
                             Errno::EAGAIN
@@ -943,7 +943,7 @@ impl<C: Link> Scheduler<C> {
             let mut tries = 0;
             while tries < ACCEPT_BATCH && core.can_accept(id) {
                 tries += 1;
-                match accept(fd) {
+                match sys::socket::accept(fd.as_fd()) {
                     Ok(conn) => core.offer(id, Arc::new(conn), &mut send),
                     Err(Errno::EAGAIN) => {
                         core.drained(id);
@@ -1006,32 +1006,10 @@ impl<C: Link> Scheduler<C> {
 
 /// EINVAL unless `fd` is a listening socket; makes it non-blocking.
 fn check_listening(fd: RawFd) -> Result<(), Errno> {
-    let mut listening: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `listening`.
-    Errno::result(unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ACCEPTCONN,
-            (&mut listening as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    })?;
-    if listening == 0 {
+    if sys::socket::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN)? == 0 {
         return Err(Errno::EINVAL);
     }
-    sys::set_nonblock(fd)
-}
-
-/// accept4, close-on-exec and non-blocking as libuv accepts.
-fn accept(listener: &OwnedFd) -> Result<OwnedFd, Errno> {
-    let (addr, len) = (std::ptr::null_mut(), std::ptr::null_mut());
-    let flags = libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
-    // SAFETY: null address pointers are allowed; the result is a new descriptor we own.
-    let fd = Errno::result(unsafe { libc::accept4(listener.as_raw_fd(), addr, len, flags) })?;
-    // SAFETY: accept4 returned a fresh descriptor.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    sys::fd::set_nonblock(fd)
 }
 
 #[cfg(test)]
@@ -1646,7 +1624,7 @@ mod tests {
             .collect();
         // The handshakes complete in the kernel; the connections wait in the accept queue.
         let deadline = Instant::now() + Duration::from_secs(5);
-        while sys::accept_queue_len(socket.as_raw_fd()).unwrap() < 3 {
+        while sys::socket::accept_queue_len(socket.as_raw_fd()).unwrap() < 3 {
             assert!(Instant::now() < deadline, "connections not queued");
             std::thread::yield_now();
         }

@@ -2,8 +2,8 @@
 //! write side (queue of unsent bytes, descriptors to pass). Both work on a non-blocking
 //! AF_UNIX stream socket; the reactor owns the socket and decides when to call them.
 use super::framing::{Framer, TooLarge};
-use super::scm;
 use super::Serialization;
+use crate::sys::socket::{recv_with_fds, send_with_fd};
 use nix::errno::Errno;
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -77,7 +77,7 @@ impl Reader {
             let len = self.buf.len();
             let room = self.buf.capacity() - len;
             let mut got = Vec::new();
-            let n = match scm::recv(fd, self.buf.spare_capacity_mut(), &mut got) {
+            let n = match recv_with_fds(fd, self.buf.spare_capacity_mut(), &mut got) {
                 Ok(0) => return ReadEnd::Eof,
                 Ok(n) => n,
                 Err(Errno::EAGAIN) => return ReadEnd::WouldBlock,
@@ -218,7 +218,7 @@ impl Writer {
         let mut unsent = pass;
         if self.queue.is_empty() {
             while sent < data.len() {
-                match scm::send(fd, &[IoSlice::new(&data[sent..])], unsent.map(|p| p.fd())) {
+                match send_with_fd(fd, &[IoSlice::new(&data[sent..])], unsent.map(|p| p.fd())) {
                     Ok(n) => {
                         sent += n;
                         unsent = None;
@@ -274,7 +274,7 @@ impl Writer {
     pub fn flush(&mut self, fd: BorrowedFd) -> Result<bool, Errno> {
         while let Some(head) = self.queue.front() {
             let res = match &head.fd {
-                Some(pass) => scm::send(
+                Some(pass) => send_with_fd(
                     fd,
                     &[IoSlice::new(&head.data[head.sent..])],
                     Some(pass.as_fd()),
@@ -288,7 +288,7 @@ impl Writer {
                         *slot = IoSlice::new(&s.data[s.sent..]);
                         k += 1;
                     }
-                    scm::send(fd, &iov[..k], None)
+                    send_with_fd(fd, &iov[..k], None)
                 }
             };
             match res {
@@ -368,9 +368,9 @@ mod tests {
     fn receives_fd_with_its_frame_close_on_exec() {
         let (a, b) = pair();
         let (rp, wp) = pipe();
-        scm::send(a.as_fd(), &[IoSlice::new(b"one\n")], None).unwrap();
+        send_with_fd(a.as_fd(), &[IoSlice::new(b"one\n")], None).unwrap();
         // The handle's frame arrives in two sendmsgs; the fd comes with the first.
-        scm::send(a.as_fd(), &[IoSlice::new(b"{\"cmd\":")], Some(wp.as_fd())).unwrap();
+        send_with_fd(a.as_fd(), &[IoSlice::new(b"{\"cmd\":")], Some(wp.as_fd())).unwrap();
         drop(wp);
         let mut r = Reader::new(Serialization::Json, 1 << 20);
         let (got, end) = read_all(&mut r, &b);
@@ -382,7 +382,7 @@ mod tests {
             "fd handed out before its frame"
         );
 
-        scm::send(a.as_fd(), &[IoSlice::new(b"\"H\"}\ntwo\n")], None).unwrap();
+        send_with_fd(a.as_fd(), &[IoSlice::new(b"\"H\"}\ntwo\n")], None).unwrap();
         let (mut got, _) = read_all(&mut r, &b);
         assert_eq!(got.len(), 1);
         let (bytes, mut fds) = got.pop().unwrap();
@@ -410,7 +410,7 @@ mod tests {
             frames.extend_from_slice(&(p.len() as u32).to_be_bytes());
             frames.extend_from_slice(p);
         }
-        scm::send(a.as_fd(), &[IoSlice::new(&frames)], None).unwrap();
+        send_with_fd(a.as_fd(), &[IoSlice::new(&frames)], None).unwrap();
         let mut r = Reader::new(Serialization::Advanced, 50);
         let (got, end) = read_all(&mut r, &b);
         assert_eq!(got.len(), 1);

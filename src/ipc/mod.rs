@@ -1,7 +1,6 @@
 //! IPC channel mechanics: framing, socket I/O with descriptor passing, per-channel buffers.
 pub mod channel;
 pub mod framing;
-pub mod scm;
 pub mod v8;
 
 /// How frames on a channel are delimited.
