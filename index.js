@@ -6,4 +6,6 @@
 // Node. The primary is ours.
 const builtin = require('node:cluster');
 
-module.exports = builtin.isWorker ? builtin : require('./lib/cluster/primary');
+module.exports = builtin.isWorker
+  ? builtin
+  : require('./lib/internal/loader').load(`${__dirname}/lib/cluster/primary.js`, module);
