@@ -81,3 +81,21 @@ test("the primary's relative requires do not go through Node's resolution", TIME
   `);
   assert.deepEqual(r.resolved, []);
 });
+
+test("under another module system (a `module` that is no node:module instance) index.js uses that system's require", TIMEOUT, () => {
+  const r = run(`
+    const fs = require('node:fs');
+    const vm = require('node:vm');
+    const source = fs.readFileSync(ROOT + '/index.js', 'utf8');
+    const requested = [];
+    const foreignRequire = (request) => {
+      requested.push(request);
+      return require(request.startsWith('.') ? ROOT + '/' + request : request);
+    };
+    const module = { exports: {} };
+    vm.compileFunction(source, ['exports', 'require', 'module', '__filename', '__dirname'])
+      .call(module.exports, module.exports, foreignRequire, module, ROOT + '/index.js', ROOT);
+    console.log(JSON.stringify({ requested, primary: module.exports._rustCluster === true }));
+  `);
+  assert.deepEqual(r, { requested: ['node:cluster', 'node:module', './lib/cluster/primary'], primary: true });
+});
