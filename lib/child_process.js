@@ -24,7 +24,19 @@ const {
   normalizeSpawnArguments,
   stdioStringToArray,
 } = require('./internal/child_process');
-const { spawnSync, execSync, execFileSync } = require('./internal/spawn_sync');
+
+// The synchronous API is loaded at its first use: a cluster primary never needs it.
+let syncModule = null;
+const sync = () => (syncModule ??= require('./internal/spawn_sync'));
+function spawnSync(file, args, options) {
+  return sync().spawnSync(file, args, options);
+}
+function execFileSync(file, args, options) {
+  return sync().execFileSync(file, args, options);
+}
+function execSync(command, options) {
+  return sync().execSync(command, options);
+}
 
 const MAX_BUFFER = 1024 * 1024;
 

@@ -4,7 +4,6 @@
 // own worker side; this is the control plane they talk to. Connections are dealt by
 // the addon's scheduler (./listeners), not here. Each worker's life is the machine in
 // ./worker_state: this module feeds it events and follows its transitions.
-const assert = require('node:assert');
 const EventEmitter = require('node:events');
 const os = require('node:os');
 const path = require('node:path');
@@ -26,6 +25,12 @@ const cluster = new EventEmitter();
 const intercom = new EventEmitter();
 const listeners = new Map(); // listener key -> its listener (./listeners)
 const UV_EADDRINUSE = -os.constants.errno.EADDRINUSE;
+
+// assert.ok, with node:assert loaded only when a check fails (it is ~150 KB of the
+// primary's memory otherwise).
+function check(ok, message) {
+  if (!ok) require('node:assert').ok(ok, message);
+}
 
 cluster.isWorker = false;
 cluster.isMaster = true;
@@ -73,9 +78,9 @@ cluster.setupPrimary = function setupPrimary(options) {
   if (!initialized) {
     initialized = true;
     schedulingPolicy = cluster.schedulingPolicy;
-    assert(schedulingPolicy === SCHED_NONE || schedulingPolicy === SCHED_RR ||
-           schedulingPolicy === SCHED_REUSEPORT || schedulingPolicy === SCHED_ADAPTIVE,
-           `Bad cluster.schedulingPolicy: ${schedulingPolicy}`);
+    check(schedulingPolicy === SCHED_NONE || schedulingPolicy === SCHED_RR ||
+          schedulingPolicy === SCHED_REUSEPORT || schedulingPolicy === SCHED_ADAPTIVE,
+          `Bad cluster.schedulingPolicy: ${schedulingPolicy}`);
     process.on('internalMessage', onDebugEnabled);
   }
   process.nextTick(emitSetup, settings);
@@ -219,7 +224,7 @@ Object.defineProperty(cluster, kStopListening, { value: stopListening });
 function removeWorker(worker) {
   delete cluster.workers[worker.id];
   if (Object.keys(cluster.workers).length === 0) {
-    assert(listeners.size === 0, 'Resource leak detected.');
+    check(listeners.size === 0, 'Resource leak detected.');
     intercom.emit('disconnect');
   }
 }

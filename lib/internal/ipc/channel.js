@@ -15,7 +15,6 @@ const util = require('node:util');
 const binding = require('../../binding');
 const reactor = require('../reactor');
 const serializations = require('./serialization');
-const handlePassing = require('./handle_passing');
 const {
   ERR_INVALID_ARG_TYPE,
   ERR_IPC_CHANNEL_CLOSED,
@@ -27,6 +26,10 @@ const {
 } = require('../errors');
 const { validateObject } = require('../validators');
 const { NODE_MAJOR } = require('../node_major');
+
+// Loaded with the first handle sent or received: most channels never carry one.
+let handlePassingModule = null;
+const handlePassing = () => (handlePassingModule ??= require('./handle_passing'));
 
 const { InvalidMessage } = serializations;
 
@@ -150,12 +153,12 @@ class Channel {
     const swallowErrors = options !== undefined && options.swallowErrors === true;
 
     if (handle) {
-      const envelope = { cmd: 'NODE_HANDLE', type: handlePassing.handleType(handle), msg: message };
+      const envelope = { cmd: 'NODE_HANDLE', type: handlePassing().handleType(handle), msg: message };
       if (this.handleQueue !== null) {
         this.handleQueue.push({ message, handle, options, callback });
         return this.handleQueue.length === 1;
       }
-      const wrap = handlePassing.toWrap(this, envelope, handle, options || {});
+      const wrap = handlePassing().toWrap(this, envelope, handle, options || {});
       // No native handle left (a closed socket or server): the message goes alone.
       if (wrap) return this.writeHandle(envelope, wrap, options, callback);
     } else if (this.handleQueue !== null && !(message !== null && kind === 'object' &&
@@ -399,7 +402,7 @@ class Channel {
       return;
     }
     this.sendInternal({ cmd: 'NODE_HANDLE_ACK' }, true);
-    handlePassing.receive(this, envelope, fd, (err, handle) => {
+    handlePassing().receive(this, envelope, fd, (err, handle) => {
       if (err) {
         this.target.emit('error', err);
       } else if (!this.attached) {
