@@ -1415,9 +1415,26 @@ mod tests {
 
         assert!(with_scheduler(|s, r| s.remove(r, id, chan2)));
         // The listener is closed: connecting is refused.
-        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+        assert!(refused(port));
         channel_close(chan2);
         d.until(closed(chan2));
+    }
+
+    /// Whether connecting to `port` on 127.0.0.1 is refused. A listener closed here stays
+    /// open for a moment in a child another test is spawning in parallel (the child's copy
+    /// of the descriptor table holds it until exec closes the CLOEXEC ones), so a connect
+    /// that gets in is tried again, for at most 5 s.
+    fn refused(port: u16) -> bool {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                return true;
+            }
+            if std::time::Instant::now() > until {
+                return false;
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// rrStop through the reactor: connections waiting in the socket (no worker yet, so none
@@ -1434,10 +1451,7 @@ mod tests {
         let owner = me().clone();
         let done = Box::new(move || owner.push([Event::Stopped { listener: id }]));
         assert!(with_scheduler(|s, r| s.stop(r, id, done)));
-        assert!(
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
-            "refused once stopped"
-        );
+        assert!(refused(port), "refused once stopped");
         let (chan, sock) = channel(Serialization::Json, 1 << 20);
         let mut w = FakeWorker {
             sock,
