@@ -228,7 +228,7 @@ describe('pool', TIMEOUT, () => {
   test('a result sent before the worker died counts once, and is not re-run', async () => {
     const tasks = file('answer_then_die.js', `
       process.on('message', (m) => { if (Array.isArray(m) && m[2] === 'die') {
-        process.send([1, m[0], 'answered']); process.exit(9); } });
+        process.send([1, m[0], 0, 'answered']); process.exit(9); } });
       module.exports = (x) => new Promise(() => {});`);
     const pool = new Pool({ filename: tasks, size: 1, maxRetries: 3 });
     try {

@@ -37,7 +37,6 @@ class Worker {
     this.wasReady = false; // loaded the task file: its end is a restart, not a failed start
     this.tasks = new Map(); // id -> task sent to it, in the order sent
     this.idleTimer = null;
-    this.lastDone = 0; // when its last result came (performance.now())
   }
 
   setRef(on) {
@@ -92,7 +91,7 @@ class ProcessPool {
     const ms = timeout ?? this.#o.taskTimeout;
     const task = {
       id: this.#nextId++, arg, name, resolve, reject, worker: null, attempts: 0,
-      done: false, timer: null, signal: null, onAbort: null, prev: null, next: null, sentAt: 0,
+      done: false, timer: null, signal: null, onAbort: null, prev: null, next: null,
       prefetch: !signal && !(ms > 0),
     };
     if (++this.#pending === 1) this.#refAll();
@@ -203,7 +202,6 @@ class ProcessPool {
     worker.tasks.set(task.id, task);
     this.#running++;
     clearTimeout(worker.idleTimer);
-    task.sentAt = performance.now();
     const name = task.name ?? null;
     try {
       worker.child.send(task.arg === undefined ? [task.id, name] : [task.id, name, task.arg]);
@@ -213,12 +211,10 @@ class ProcessPool {
     }
   }
 
-  // The task ran from when it was sent or the worker's previous result came,
-  // whichever is later (for concurrentTasksPerWorker 1; an estimate beyond).
-  #measure(worker, task) {
-    const now = performance.now();
-    const ms = now - Math.max(task.sentAt, worker.lastDone);
-    worker.lastDone = now;
+  // `ms`: what the task took in its worker, as the worker timed it. (Timed here, from the
+  // send to the result, it would include the round trip, which for tiny tasks on a busy
+  // parent is most of it: the depth would stay at 1 and the round trips be the limit.)
+  #measure(ms) {
     this.#taskMs = this.#measured ? this.#taskMs + (ms - this.#taskMs) / 8 : ms;
     this.#measured = true;
     this.#depth = Math.max(1, Math.min(MAX_DEPTH, Math.floor(DEPTH_BUDGET_MS / this.#taskMs)));
@@ -317,11 +313,12 @@ class ProcessPool {
 
   #onMessage(worker, msg) {
     if (!Array.isArray(msg)) return;
-    const [kind, id, payload] = msg;
+    const [kind, id] = msg;
     if (kind === RESULT || kind === ERROR) {
       const task = worker.tasks.get(id);
       if (task === undefined) return; // timed out or aborted meanwhile
-      this.#measure(worker, task);
+      const payload = msg[3];
+      this.#measure(msg[2]);
       this.#release(worker, task);
       if (kind === RESULT) this.#settle(task, true, payload);
       else this.#settle(task, false, decodeError(payload));
@@ -338,7 +335,7 @@ class ProcessPool {
       this.#kill(worker);
       this.#failing = true;
       // The file is broken: every waiting task fails with its error.
-      for (const task of this.#queue.drain()) this.#settle(task, false, decodeError(payload));
+      for (const task of this.#queue.drain()) this.#settle(task, false, decodeError(msg[2]));
     }
   }
 

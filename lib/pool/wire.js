@@ -5,8 +5,9 @@
 // Plain Node only: the worker side loads this file too.
 const { inspect } = require('node:util');
 
-// Worker -> pool: [kind, id, payload]. Pool -> worker: [id, name, arg]
-// (name null for the default export, arg left out when undefined).
+// Worker -> pool: [READY], [RESULT | ERROR, id, ms the task took, payload] (a RESULT's
+// payload left out when undefined), [LOAD_ERROR, 0, error]. Pool -> worker: [id, name,
+// arg] (name null for the default export, arg left out when undefined).
 const READY = 0;
 const RESULT = 1;
 const ERROR = 2;

@@ -2,8 +2,8 @@
 // Entry point of a pool worker: a plain Node process forked by the pool, with the
 // task file's path, the channel's serialization and concurrentTasksPerWorker in argv. It loads the task file
 // (CommonJS by require(), ES modules by import()), says READY, then runs each
-// [id, name, arg] it receives and answers [RESULT, id, value] or [ERROR, id,
-// encodedError]. A file that fails to load is answered with [LOAD_ERROR, 0,
+// [id, name, arg] it receives and answers [RESULT, id, ms, value] or [ERROR, id, ms,
+// encodedError], ms being the time the task took here. A file that fails to load is answered with [LOAD_ERROR, 0,
 // encodedError], and the pool stops this worker.
 const { pathToFileURL } = require('node:url');
 const {
@@ -49,12 +49,12 @@ const ignore = () => {};
 const send = (message) => process.send(message, ignore);
 
 // A result the channel cannot carry is reported as the task's error instead.
-function reply(id, ok, value) {
+function reply(id, ms, ok, value) {
   try {
-    if (ok) send(value === undefined ? [RESULT, id] : [RESULT, id, value]);
-    else send([ERROR, id, encodeError(value, clonable)]);
+    if (ok) send(value === undefined ? [RESULT, id, ms] : [RESULT, id, ms, value]);
+    else send([ERROR, id, ms, encodeError(value, clonable)]);
   } catch (err) {
-    send([ERROR, id, encodeError(err, clonable)]);
+    send([ERROR, id, ms, encodeError(err, clonable)]);
   }
 }
 
@@ -71,27 +71,28 @@ function startWaiting() {
     waiting[head++] = undefined;
     if (head === waiting.length) waiting.length = head = 0;
     running++;
+    const started = performance.now();
     let out;
     try {
       out = lookup(taskModule, name)(arg);
     } catch (err) {
-      finish(id, false, err);
+      finish(id, started, false, err);
       continue;
     }
     if (out !== null && typeof out === 'object' && typeof out.then === 'function') {
-      out.then((value) => finish(id, true, value, true),
-        (err) => finish(id, false, err, true));
+      out.then((value) => finish(id, started, true, value, true),
+        (err) => finish(id, started, false, err, true));
     } else {
-      finish(id, true, out);
+      finish(id, started, true, out);
     }
   }
 }
 
 // Each result goes at once (not batched): if a later task kills the process, the
 // pool has seen every result before it, and knows which task was running.
-function finish(id, ok, value, async) {
+function finish(id, started, ok, value, async) {
   running--;
-  reply(id, ok, value);
+  reply(id, performance.now() - started, ok, value);
   if (async) startWaiting();
 }
 
