@@ -99,3 +99,15 @@ test("under another module system (a `module` that is no node:module instance) i
   `);
   assert.deepEqual(r, { requested: ['node:cluster', 'node:module', './lib/cluster/primary'], primary: true });
 });
+
+test('an ES module importing index.js and lib/child_process.js by path: the primary forks with the evaluated module', TIMEOUT, () => {
+  // The ESM loader puts an unevaluated entry for each CommonJS file it imports in
+  // require.cache before evaluating any; the primary must not take that entry's empty
+  // exports for its child_process (fork would not be a function).
+  const url = (file) => JSON.stringify(require('node:url').pathToFileURL(path.join(ROOT, file)).href);
+  const source = `import cluster from ${url('index.js')};\nimport cp from ${url('lib/child_process.js')};\n` +
+    "cluster.setupPrimary({ exec: '-e', execArgv: [], args: ['process.exit(7)'] });\n" +
+    "cluster.fork().on('exit', (code) => console.log(JSON.stringify({ code, cp: typeof cp.fork })));\n";
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', source], { encoding: 'utf8', timeout: 20_000 });
+  assert.deepEqual(JSON.parse(out), { code: 7, cp: 'function' });
+});

@@ -372,3 +372,20 @@ describe('NODE_OPTIONS handling', () => {
     assert.equal(r.stdout.trim(), 'true', r.stderr);
   });
 });
+
+test('loaded by another module system (a plain `module` object, as under Jest): nothing lands on Object', () => {
+  const script = `
+    const fs = require('node:fs');
+    const vm = require('node:vm');
+    const file = ${JSON.stringify(REGISTER)};
+    const module = { exports: {}, filename: file, id: file, loaded: false, children: [] };
+    vm.compileFunction(fs.readFileSync(file, 'utf8'), ['exports', 'require', 'module', '__filename', '__dirname'])
+      .call(module.exports, module.exports, require, module, file, ${JSON.stringify(path.dirname(REGISTER))});
+    const keys = [];
+    for (const k in {}) keys.push(k);
+    console.log(JSON.stringify({ keys, load: typeof Object._load, runMain: typeof Object.runMain }));`;
+  // Without this process's NODE_OPTIONS, whose --require would have loaded it already.
+  const env = { ...process.env, NODE_OPTIONS: '' };
+  const r = cp.spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env, timeout: 20_000 });
+  assert.deepEqual(JSON.parse(r.stdout), { keys: [], load: 'undefined', runMain: 'undefined' }, r.stderr);
+});

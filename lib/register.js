@@ -15,8 +15,12 @@ const { pathToFileURL } = require('node:url');
 
 // The CommonJS loader's Module class. `require('node:module')` returns the same class
 // but first loads the public module's extras (ESM loader parts: ~0.3 ms a process on
-// Node 20), so it is required only where those extras are used.
-const Module = module.constructor;
+// Node 20), so it is required only where those extras are used. Under another module
+// system (Jest: `module` is a plain object, its constructor Object) the patches below
+// would land on Object and Object.prototype: that system's node:module is used then.
+const Module = typeof module.constructor._load === 'function'
+  ? module.constructor
+  : require('node:module');
 
 const ROOT = path.resolve(__dirname, '..');
 const CHILD_PROCESS = path.join(ROOT, 'lib', 'child_process.js');

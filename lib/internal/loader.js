@@ -65,7 +65,9 @@ function compile(filename, source, parent) {
 // The exports of the file `filename`, required by `parent` as `request`.
 function load(filename, parent, request = filename) {
   const cached = Module._cache[filename];
-  if (cached) return cached.exports;
+  // Not loaded: being loaded (a circular require), or an entry the ESM loader made for a
+  // CommonJS file it will evaluate later. Node's require tells them apart.
+  if (cached) return cached.loaded ? cached.exports : parent.require(filename);
   let source;
   try {
     source = fs.readFileSync(filename, 'utf8');
