@@ -215,6 +215,7 @@ class ProcessPool {
   // send to the result, it would include the round trip, which for tiny tasks on a busy
   // parent is most of it: the depth would stay at 1 and the round trips be the limit.)
   #measure(ms) {
+    if (!(ms >= 0 && ms < Infinity)) return; // not from our worker (task code sending look-alikes)
     this.#taskMs = this.#measured ? this.#taskMs + (ms - this.#taskMs) / 8 : ms;
     this.#measured = true;
     this.#depth = Math.max(1, Math.min(MAX_DEPTH, Math.floor(DEPTH_BUDGET_MS / this.#taskMs)));
