@@ -7,10 +7,11 @@
 // lib/internal/loader.js (see there); under another module system (Jest's registry,
 // whose `module` is no node:module instance) by that system's require.
 const builtin = require('node:cluster');
-const Module = require('node:module');
 
+// Node's loader: `module` is an instance of its Module class, which has _load (the test
+// lib/register.js makes too; requiring node:module to ask would load that module for it).
 function primary() {
-  return module instanceof Module
+  return typeof module.constructor._load === 'function'
     ? require('./lib/internal/loader').load(`${__dirname}/lib/cluster/primary.js`, module)
     : require('./lib/cluster/primary');
 }

@@ -11,7 +11,8 @@
 // whichever is required first. Any other request (a package, a builtin, JSON, the addon,
 // a file that is not there) goes to the module's own require().
 const fs = require('node:fs');
-const Module = require('node:module');
+// Loaded by Node's own loader only (see index.js): `module` is an instance of its Module.
+const Module = module.constructor;
 const vm = require('node:vm');
 
 const PARAMS = ['exports', 'require', 'module', '__filename', '__dirname'];
