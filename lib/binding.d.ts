@@ -124,10 +124,17 @@ export declare function drain(): object
  */
 export declare function setRef(referenced: boolean): void
 /**
- * `channelWrite(id, data, fd?)`: `data` a Buffer, or a string written as UTF-8. Bytes still
- * queued on the channel, or a negative errno.
+ * `channelWrite(id, data)`: `data` a Buffer (advanced frames), or a string of json lines
+ * without the last newline, written as UTF-8 with that newline added (so that JS never
+ * builds, nor V8 flattens, a string with it). Bytes still queued on the channel, or a
+ * negative errno.
  */
-export declare function channelWrite(id: number, data: string | Buffer, fd?: number | undefined | null): number
+export declare function channelWrite(id: number, data: string | Buffer): number
+/**
+ * `channelWriteHandle(id, data, fd)`: `channelWrite` with descriptor `fd` passed along with
+ * the first byte (a write of its own, so the common write takes no third argument).
+ */
+export declare function channelWriteHandle(id: number, data: string | Buffer, fd: number): number
 /** `channelClose(id)`: stop reading; close once queued bytes are written; `close` follows. */
 export declare function channelClose(id: number): void
 /** One `stdio` entry: `{ type: 'pipe' | 'ignore' | 'fd' | 'ipc', fd? }`. */

@@ -7,14 +7,14 @@
 //!
 //! libuv's functions are Node's exports, looked up at run time: without them (not Node) the
 //! environment simply has no local poller and the reactor thread serves everything.
+use crate::id_map::IdMap;
 use crate::napi_events;
-use crate::owner::{LocalPoller, Owner};
+use crate::owner::{Event, LocalPoller, Owner};
 use crate::reactor::Reactor;
 use crate::sys;
 use napi::sys as n;
 use napi::{Env, JsFunction, NapiRaw};
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::ffi::{c_int, c_void};
 use std::os::fd::RawFd;
 use std::ptr::{self, NonNull};
@@ -28,6 +28,9 @@ type CloseCb = unsafe extern "C" fn(*mut c_void);
 const UV_POLL: c_int = 8;
 const UV_READABLE: c_int = 1;
 const UV_WRITABLE: c_int = 2;
+
+/// The most events whose room `call_notify` keeps for the next call.
+const SPARE_EVENTS: usize = 64;
 
 type HandleSize = unsafe extern "C" fn(c_int) -> usize;
 type PollInit = unsafe extern "C" fn(*mut c_void, *mut c_void, c_int) -> c_int;
@@ -84,9 +87,11 @@ struct Watch {
     /// Whether the handles keep the loop alive (`setRef`).
     referenced: Cell<bool>,
     /// The open handle of each watched token.
-    handles: RefCell<HashMap<usize, *mut Slot>>,
+    handles: RefCell<IdMap<usize, *mut Slot>>,
     /// The environment is being torn down: nothing new is watched.
     closed: Cell<bool>,
+    /// The room `call_notify` takes events into, kept between calls.
+    spare: Cell<Vec<Event>>,
 }
 
 // SAFETY: the Cells and raw pointers are only used on `thread` (every method checks it);
@@ -249,6 +254,7 @@ impl EnvLoop {
                 referenced: Cell::new(false),
                 handles: RefCell::default(),
                 closed: Cell::new(false),
+                spare: Cell::default(),
             });
             watch = Some(w.clone());
             Owner::with_local(Box::new(Poller(w)))
@@ -333,12 +339,14 @@ unsafe extern "C" fn on_ready(handle: *mut c_void, status: c_int, events: c_int)
 /// becomes an uncaught exception, and the next event is still delivered.
 unsafe fn call_notify(w: &Watch, owner: &Owner) {
     let env = w.env;
-    for event in w.reactor.take_events(owner) {
+    let mut events = w.spare.take();
+    w.reactor.take_events_into(owner, &mut events);
+    for event in events.drain(..) {
         // SAFETY (whole block): N-API calls on the environment's thread, handles scoped.
         unsafe {
             let mut scope = ptr::null_mut();
             if n::napi_open_handle_scope(env, &mut scope) != n::Status::napi_ok {
-                return;
+                break;
             }
             let (mut f, mut recv, mut result) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
             if let Ok(argv) = napi_events::event_values(&Env::from_raw(env), event) {
@@ -362,6 +370,10 @@ unsafe fn call_notify(w: &Watch, owner: &Owner) {
             }
             n::napi_close_handle_scope(env, scope);
         }
+    }
+    // A burst's room is not held on to.
+    if events.capacity() <= SPARE_EVENTS {
+        w.spare.set(events);
     }
 }
 

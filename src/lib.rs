@@ -4,6 +4,7 @@
 
 mod cluster;
 mod env_loop;
+mod id_map;
 mod ipc;
 mod napi_cluster;
 mod napi_constants;

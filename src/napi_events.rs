@@ -98,9 +98,15 @@ fn frames_value(env: &Env, mode: Serialization, buf: Vec<u8>) -> Result<JsUnknow
     Ok(match mode {
         Serialization::Json => {
             let mut value = std::ptr::null_mut();
+            // ASCII is its own Latin-1: V8 copies it as is, where UTF-8 would be decoded.
+            let create = if buf.is_ascii() {
+                sys::napi_create_string_latin1
+            } else {
+                sys::napi_create_string_utf8
+            };
             // SAFETY: `buf` outlives the call, which copies it into a new string.
             check_status!(unsafe {
-                sys::napi_create_string_utf8(env.raw(), buf.as_ptr().cast(), buf.len(), &mut value)
+                create(env.raw(), buf.as_ptr().cast(), buf.len(), &mut value)
             })?;
             // SAFETY: a value just created in this environment.
             unsafe { JsUnknown::from_raw_unchecked(env.raw(), value) }

@@ -33,36 +33,37 @@ struct EnvState {
     env_loop: Option<EnvLoop>,
 }
 
-/// The reactor and this environment's state, or the error JS throws.
+/// The reactor and this environment's state (created on first use), or the error JS throws.
 fn env_state(env: &Env) -> Result<(&'static Reactor, &'static mut EnvState)> {
     let r = reactor::reactor().map_err(|e| Error::new(Status::GenericFailure, e.message))?;
-    if env.get_instance_data::<EnvState>()?.is_none() {
-        let local = EnvLoop::available()
-            .then(|| EnvLoop::start(env, r))
-            .flatten();
-        let (env_loop, owner) = match local {
-            Some((l, owner)) => (Some(l), owner),
-            None => (None, Arc::new(Owner::default())),
-        };
-        r.adopt(&owner);
-        let state = EnvState {
-            owner,
-            notify: None,
-            referenced: false,
-            env_loop,
-        };
-        env.set_instance_data(state, (), |mut ctx| {
-            // The reactor lets go of the loop's descriptors first (closing their handles).
-            if let Ok(r) = reactor::reactor() {
-                r.release(&ctx.value.owner);
-            } else {
-                ctx.value.owner.release();
-            }
-            if let Some(l) = ctx.value.env_loop.take() {
-                l.close();
-            }
-        })?;
+    if let Some(state) = env.get_instance_data::<EnvState>()? {
+        return Ok((r, state));
     }
+    let local = EnvLoop::available()
+        .then(|| EnvLoop::start(env, r))
+        .flatten();
+    let (env_loop, owner) = match local {
+        Some((l, owner)) => (Some(l), owner),
+        None => (None, Arc::new(Owner::default())),
+    };
+    r.adopt(&owner);
+    let state = EnvState {
+        owner,
+        notify: None,
+        referenced: false,
+        env_loop,
+    };
+    env.set_instance_data(state, (), |mut ctx| {
+        // The reactor lets go of the loop's descriptors first (closing their handles).
+        if let Ok(r) = reactor::reactor() {
+            r.release(&ctx.value.owner);
+        } else {
+            ctx.value.owner.release();
+        }
+        if let Some(l) = ctx.value.env_loop.take() {
+            l.close();
+        }
+    })?;
     let state = env
         .get_instance_data::<EnvState>()?
         .ok_or_else(|| Error::new(Status::GenericFailure, "rust-cluster: no instance data"))?;
@@ -124,14 +125,44 @@ thread_local! {
     static UTF8: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// `channelWrite(id, data, fd?)`: `data` a Buffer, or a string written as UTF-8. Bytes still
-/// queued on the channel, or a negative errno.
+/// `channelWrite(id, data)`: `data` a Buffer (advanced frames), or a string of json lines
+/// without the last newline, written as UTF-8 with that newline added (so that JS never
+/// builds, nor V8 flattens, a string with it). Bytes still queued on the channel, or a
+/// negative errno.
 #[napi]
-pub fn channel_write(
+pub fn channel_write(env: Env, id: u32, data: Either<JsString, JsBuffer>) -> Result<i64> {
+    with_bytes(&env, data, |bytes| {
+        let (r, state) = env_state(&env)?;
+        Ok(r.channel_write(&state.owner, id, bytes, None))
+    })
+}
+
+/// `channelWriteHandle(id, data, fd)`: `channelWrite` with descriptor `fd` passed along with
+/// the first byte (a write of its own, so the common write takes no third argument).
+#[napi]
+pub fn channel_write_handle(
     env: Env,
     id: u32,
     data: Either<JsString, JsBuffer>,
-    fd: Option<i32>,
+    fd: i32,
+) -> Result<i64> {
+    if fd < 0 {
+        return Ok(-i64::from(nix::libc::EBADF));
+    }
+    with_bytes(&env, data, |bytes| {
+        let (r, state) = env_state(&env)?;
+        // SAFETY: the caller keeps `fd` open for this synchronous call; the reactor dups it
+        // if it has to be queued.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        Ok(r.channel_write(&state.owner, id, bytes, Some(fd)))
+    })
+}
+
+/// Runs `f` on the bytes `channelWrite` sends for `data` (see there).
+fn with_bytes(
+    env: &Env,
+    data: Either<JsString, JsBuffer>,
+    f: impl FnOnce(&[u8]) -> Result<i64>,
 ) -> Result<i64> {
     match data {
         Either::A(text) => UTF8.with_borrow_mut(|utf8| {
@@ -165,26 +196,12 @@ pub fn channel_write(
             })?;
             // SAFETY: N-API initialised `written` bytes.
             unsafe { utf8.set_len(written) };
-            write_bytes(&env, id, utf8, fd)
+            // Within the capacity: `written` is at most 3 * units.
+            utf8.push(b'\n');
+            f(utf8)
         }),
-        Either::B(buf) => write_bytes(&env, id, &buf.into_value()?, fd),
+        Either::B(buf) => f(&buf.into_value()?),
     }
-}
-
-fn write_bytes(env: &Env, id: u32, data: &[u8], fd: Option<i32>) -> Result<i64> {
-    let (r, state) = env_state(env)?;
-    Ok(match fd {
-        Some(fd) if fd < 0 => -i64::from(nix::libc::EBADF),
-        // SAFETY: the caller keeps `fd` open for this synchronous call; the reactor dups it
-        // if it has to be queued.
-        Some(fd) => r.channel_write(
-            &state.owner,
-            id,
-            data,
-            Some(unsafe { BorrowedFd::borrow_raw(fd) }),
-        ),
-        None => r.channel_write(&state.owner, id, data, None),
-    })
 }
 
 /// `channelClose(id)`: stop reading; close once queued bytes are written; `close` follows.

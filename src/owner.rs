@@ -5,8 +5,8 @@
 //! `Owner`; its events go to that queue only, so a worker thread's JavaScript never sees (nor
 //! steals) the main thread's events. An owner whose environment ended is `released`: it takes
 //! no more events, and the reactor lets go of what it owned.
+use crate::id_map::IdMap;
 use crate::ipc::Serialization;
-use std::collections::HashMap;
 use std::mem;
 use std::os::fd::{OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
@@ -55,7 +55,7 @@ pub struct Queue {
     pub events: Vec<Event>,
     /// Index in `events` of each channel's data event, which later reads extend: JS gets one
     /// buffer per channel per drain.
-    pub data_at: HashMap<u32, usize>,
+    pub data_at: IdMap<u32, usize>,
     /// Channels paused since the last drain.
     pub paused: Vec<u32>,
 }
@@ -154,11 +154,14 @@ impl Owner {
         self.with_queue(|q| q.events.extend(events));
     }
 
-    /// Every queued event, oldest first, and the channels paused since the last take.
-    pub fn take(&self) -> (Vec<Event>, Vec<u32>) {
+    /// Moves every queued event, oldest first, into `events` (empty: its room becomes the
+    /// queue's, so that a caller that reuses it allocates nothing per take). Returns the
+    /// channels paused since the last take.
+    pub fn take(&self, events: &mut Vec<Event>) -> Vec<u32> {
         let mut q = lock(&self.queue);
         q.data_at.clear();
-        (mem::take(&mut q.events), mem::take(&mut q.paused))
+        mem::swap(&mut q.events, events);
+        mem::take(&mut q.paused)
     }
 
     /// Drops the undrained data events of channel `id`.

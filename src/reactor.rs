@@ -7,6 +7,7 @@
 //! map across their syscall, so a signal never reaches a pid that was reaped and maybe reused).
 use crate::cluster::scheduler::{Link, Scheduler, Wire, LISTENER};
 use crate::cluster::wire::{self, Reply};
+use crate::id_map::IdMap;
 use crate::ipc::channel::{Origin, Pass, ReadEnd, Reader, Writer};
 use crate::ipc::framing;
 use crate::ipc::Serialization;
@@ -17,7 +18,6 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use nix::errno::Errno;
 use nix::libc;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -71,8 +71,8 @@ struct Child {
 
 pub struct Reactor {
     registry: Registry,
-    channels: Mutex<HashMap<u32, Arc<Chan>>>,
-    children: Mutex<HashMap<i32, Child>>,
+    channels: Mutex<IdMap<u32, Arc<Chan>>>,
+    children: Mutex<IdMap<i32, Child>>,
     /// Every environment that used the reactor, for the failure report.
     owners: Mutex<Vec<Weak<Owner>>>,
     /// Set when the thread stopped: the reason, reported to callers from then on.
@@ -310,10 +310,17 @@ impl Reactor {
         }
     }
 
-    /// Every event queued for `owner`, oldest first; resumes its channels paused at
-    /// HIGH_WATER.
+    /// Every event queued for `owner`, oldest first.
     pub fn take_events(&self, owner: &Owner) -> Vec<Event> {
-        let (events, paused) = owner.take();
+        let mut events = Vec::new();
+        self.take_events_into(owner, &mut events);
+        events
+    }
+
+    /// Moves every event queued for `owner` into `events` (see `Owner::take`); resumes its
+    /// channels paused at HIGH_WATER.
+    pub fn take_events_into(&self, owner: &Owner, events: &mut Vec<Event>) {
+        let paused = owner.take(events);
         for id in paused {
             if let Some(ch) = self.channel(id) {
                 ch.paused.store(false, SeqCst);
@@ -322,7 +329,6 @@ impl Reactor {
                 let _ = self.arm(&ch, true, !writer.is_empty());
             }
         }
-        events
     }
 
     /// The environment of `owner` ended: its channels close at once (queued writes
@@ -869,6 +875,13 @@ mod tests {
         r().take_events(me())
     }
 
+    /// What `o` has queued, straight from its queue.
+    fn taken(o: &Owner) -> Vec<Event> {
+        let mut events = Vec::new();
+        o.take(&mut events);
+        events
+    }
+
     fn watch_exit(pid: i32, pidfd: OwnedFd) {
         r().watch_exit(me(), pid, pidfd)
     }
@@ -1109,7 +1122,7 @@ mod tests {
         poll: Mutex<Poll>,
         registry: Registry,
         /// The descriptor of each watched token.
-        fds: Mutex<HashMap<usize, RawFd>>,
+        fds: Mutex<std::collections::HashMap<usize, RawFd>>,
     }
 
     impl LocalPoller for Arc<TestLoop> {
@@ -1187,7 +1200,7 @@ mod tests {
         let (id, mut peer) = channel_for(&local, Serialization::Json, 1 << 20);
         peer.write_all(b"{\"a\":1}\n").unwrap();
         assert!(drive_when_ready(&local, &lp), "no events after a drive");
-        let (events, _) = local.take();
+        let events = taken(&local);
         assert_eq!(data_of(&events, id).0, b"{\"a\":1}\n");
         assert!(!notified.load(SeqCst), "the driving thread is not notified");
 
@@ -1198,7 +1211,7 @@ mod tests {
         let pid = c.id() as i32;
         r().watch_exit(&local, pid, pidfd_open(c.id()));
         assert!(drive_when_ready(&local, &lp));
-        let (events, _) = local.take();
+        let events = taken(&local);
         assert!(matches!(events[..], [Event::Exit { pid: p, status: Some(4), .. }] if p == pid));
 
         // On the reactor from now on: its data comes through notify, not drive.
@@ -1212,7 +1225,7 @@ mod tests {
             );
             std::thread::yield_now();
         }
-        assert_eq!(data_of(&local.take().0, id).0, b"2\n");
+        assert_eq!(data_of(&taken(&local), id).0, b"2\n");
         r().release(&local);
     }
 
@@ -1251,7 +1264,7 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "never reaped");
             std::thread::yield_now();
         }
-        assert!(other.take().0.is_empty());
+        assert!(taken(&other).is_empty());
         assert!(
             take_events().is_empty(),
             "events went to the wrong environment"

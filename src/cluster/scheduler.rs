@@ -12,13 +12,14 @@
 //! waits), generic over the connection so that it is tested without descriptors;
 //! `Scheduler` adds the listening sockets, accept4 and the channel writes.
 use super::wire::Newconn;
+use crate::id_map::IdMap;
 use crate::ipc::Serialization;
 use crate::sys;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use nix::errno::Errno;
 use nix::libc;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -639,9 +640,9 @@ struct Watch {
 /// reader, then this, then a channel's writer (see reactor.rs).
 pub struct Scheduler<C> {
     core: Core<Arc<OwnedFd>>,
-    listeners: HashMap<u32, Listener>,
+    listeners: IdMap<u32, Listener>,
     /// Channels of the workers that were added, until they close.
-    chans: HashMap<u32, Arc<C>>,
+    chans: IdMap<u32, Arc<C>>,
     next_id: u32,
     /// The frame being sent, reused.
     frame: Vec<u8>,
@@ -658,8 +659,8 @@ impl<C> Default for Scheduler<C> {
     fn default() -> Self {
         Scheduler {
             core: Core::default(),
-            listeners: HashMap::new(),
-            chans: HashMap::new(),
+            listeners: IdMap::default(),
+            chans: IdMap::default(),
             next_id: 0,
             frame: Vec::new(),
             next_watch: None,
@@ -672,8 +673,8 @@ impl<C> Default for Scheduler<C> {
 /// Writes `newconn` frames through the wire's handle writes.
 fn sender<'a, C: Link>(
     r: &'a impl Wire<C>,
-    listeners: &'a HashMap<u32, Listener>,
-    chans: &'a HashMap<u32, Arc<C>>,
+    listeners: &'a IdMap<u32, Listener>,
+    chans: &'a IdMap<u32, Arc<C>>,
     frame: &'a mut Vec<u8>,
 ) -> impl FnMut(u32, u32, u64, &Arc<OwnedFd>) -> bool + 'a {
     move |pool, chan, seq, conn| {

@@ -298,6 +298,13 @@ pub(crate) fn send_with_fd(
     bufs: &[IoSlice<'_>],
     pass: Option<BorrowedFd<'_>>,
 ) -> Result<usize, Errno> {
+    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+    if let ([one], None) = (bufs, pass) {
+        // send(2) skips sendmsg's copy-in of a msghdr and an iovec array: the common write.
+        // SAFETY: `one` is valid for reads of its length for the duration of the call.
+        let n = syscall!(send(fd.as_raw_fd(), one.as_ptr().cast(), one.len(), flags))?;
+        return Ok(n as usize);
+    }
     let mut cmsg = Cmsg::new();
     // SAFETY: msghdr is plain data; all pointers set below outlive the call.
     let mut msg: libc::msghdr = unsafe { zeroed() };
@@ -316,7 +323,6 @@ pub(crate) fn send_with_fd(
             ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), pass.as_raw_fd());
         }
     }
-    let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
     // SAFETY: msg describes valid memory for the duration of the call.
     let n = syscall!(sendmsg(fd.as_raw_fd(), &msg, flags))?;
     Ok(n as usize)

@@ -221,7 +221,7 @@ class Channel {
   // wait in handleQueue. `cbs` as in written().
   transmit(pending, cbs) {
     const buf = this.mode.join([this.mode.encode(pending.envelope)]);
-    const result = binding.channelWrite(this.id, buf, pending.wrap.fd);
+    const result = binding.channelWriteHandle(this.id, buf, pending.wrap.fd);
     if (result >= 0) {
       this.handleQueue = [];
       this.pendingHandle = pending;

@@ -21,15 +21,17 @@ class InvalidMessage {
 }
 
 // json: one JSON text per line. JSON.stringify never emits a raw newline, so
-// every '\n' in the data ends a message.
+// every '\n' in the data ends a message. The addon writes the last line's
+// newline itself (channelWrite), so a lone message goes out as JSON.stringify's
+// own flat string.
 const json = {
   encode(message) {
-    return `${JSON.stringify(message)}\n`;
+    return JSON.stringify(message);
   },
 
   // `chunks` are the encoded strings of one tick.
   join(chunks) {
-    return chunks.length === 1 ? chunks[0] : chunks.join('');
+    return chunks.length === 1 ? chunks[0] : chunks.join('\n');
   },
 
   decode(text) {
