@@ -248,6 +248,11 @@ impl Cmsg {
     fn new() -> Self {
         Cmsg([MaybeUninit::new(0); CMSG_CAP])
     }
+
+    /// For the kernel to fill: nothing past the `msg_controllen` it returns is read.
+    fn uninit() -> Self {
+        Cmsg([MaybeUninit::uninit(); CMSG_CAP])
+    }
 }
 
 /// One non-blocking `recvmsg` into `buf`; descriptors that came with the bytes are appended
@@ -261,7 +266,7 @@ pub(crate) fn recv_with_fds(
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
     };
-    let mut cmsg = Cmsg::new();
+    let mut cmsg = Cmsg::uninit();
     // SAFETY: msghdr is plain data; all pointers set below outlive the call.
     let mut msg: libc::msghdr = unsafe { zeroed() };
     msg.msg_iov = &mut iov;

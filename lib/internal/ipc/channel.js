@@ -178,7 +178,7 @@ class Channel {
       this.written(binding.channelWrite(this.id, chunk), chunk.length, [cb]);
       return this.nativeQueued < kBackpressure;
     }
-    this.batch.push(chunk);
+    this.batch.push(this.mode.keep(chunk));
     this.batchCbs.push(cb);
     this.batchSize += chunk.length; // bytes (advanced) or UTF-16 units (json): an estimate
     if (this.batchSize >= kFlushThreshold) {
