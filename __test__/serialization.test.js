@@ -5,7 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert');
 const v8 = require('node:v8');
-const { advanced } = require('../lib/internal/ipc/serialization');
+const { json, advanced } = require('../lib/internal/ipc/serialization');
 
 // What V8's own serializer writes for `value`, framed as on the wire.
 function native(value) {
@@ -127,4 +127,20 @@ test('keep() holds a fast frame past the next encode', () => {
   assert.deepStrictEqual(advanced.decode(kept), [{ n: 1 }]);
   const big = advanced.encode({ d: new Date(0) });
   assert.strictEqual(advanced.keep(big), big, 'a native frame is its own');
+});
+
+// The addon hands json lines over as one array text (src/napi_events.rs): `[a\n,b\n]`.
+const arrayText = (lines) => `[${lines.map((l) => `${l}\n`).join(',')}]`;
+
+test('json: a data event\'s lines decode in one parse, malformed ones as errors in place', () => {
+  assert.deepStrictEqual(json.decode(arrayText(['{"a":1}', '"x,y"', '[2]']), 3), [{ a: 1 }, 'x,y', [2]]);
+  const mixed = json.decode(arrayText(['1', '{broken', ',2', '']), 4);
+  assert.strictEqual(mixed[0], 1);
+  assert.match(mixed[1].error.message, /cannot be parsed.*"\{broken"/);
+  assert.match(mixed[2].error.message, /cannot be parsed.*",2"/);
+  assert.match(mixed[3].error.message, /cannot be parsed/);
+  // Two broken lines that would parse as one value together are still two errors.
+  const merged = json.decode(arrayText(['[1', '2]']), 2);
+  assert.strictEqual(merged.length, 2);
+  assert.ok(merged.every((v) => v.error && v.error.code === 'ERR_IPC_INVALID_MESSAGE'));
 });

@@ -114,8 +114,8 @@ export const EVENT_STOPPED: number
  */
 export declare function init(notify: (...args: any[]) => any): void
 /**
- * `drain()`: every event queued for this environment, oldest first, flat: four slots per
- * event, `kind, id, a, b` (see docs/internals.md), so that no object is built here.
+ * `drain()`: every event queued for this environment, oldest first, flat: five slots per
+ * event, `kind, id, a, b, c` (see docs/internals.md), so that no object is built here.
  */
 export declare function drain(): object
 /**

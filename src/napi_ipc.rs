@@ -96,8 +96,8 @@ pub fn init(env: Env, notify: JsFunction) -> Result<()> {
     Ok(())
 }
 
-/// `drain()`: every event queued for this environment, oldest first, flat: four slots per
-/// event, `kind, id, a, b` (see docs/internals.md), so that no object is built here.
+/// `drain()`: every event queued for this environment, oldest first, flat: five slots per
+/// event, `kind, id, a, b, c` (see docs/internals.md), so that no object is built here.
 #[napi]
 pub fn drain(env: Env) -> Result<JsObject> {
     let (r, state) = env_state(&env)?;

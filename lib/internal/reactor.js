@@ -1,10 +1,10 @@
 'use strict';
 // The event pump between the addon and JS. The addon keeps one event queue per
 // JS environment (this thread's: main or a worker thread). Channels and children
-// read on this thread's own loop call `notify(kind, id, a, b)` once per event;
+// read on this thread's own loop call `notify(kind, id, a, b, c)` once per event;
 // events from the reactor thread (cluster workers' channels) call `notify()` and
 // we drain. Each event goes to whoever registered for its pid (exit) or channel
-// id (the rest). The addon hands events flat, four slots each (kind, id, a, b);
+// id (the rest). The addon hands events flat, five slots each (kind, id, a, b, c);
 // they become small objects here, where V8 builds them cheaply.
 //
 // Node drains nextTicks and microtasks after every libuv callback (a read, an
@@ -49,10 +49,10 @@ const {
   EVENT_CLOSE: CLOSE, EVENT_FATAL: FATAL, EVENT_STOPPED: STOPPED,
 } = binding;
 
-function toEvent(kind, id, a, b) {
+function toEvent(kind, id, a, b, c) {
   switch (kind) {
     case EXIT: return { type: 'exit', pid: id, status: a, signal: b };
-    case DATA: return { type: 'data', channel: id, buf: a, fds: b };
+    case DATA: return { type: 'data', channel: id, buf: a, fds: b, count: c };
     case DRAIN: return { type: 'drain', channel: id };
     case ERROR: return { type: 'error', channel: id, code: a, message: b };
     case CLOSE: return { type: 'close', channel: id };
@@ -62,11 +62,11 @@ function toEvent(kind, id, a, b) {
   }
 }
 
-// `notify(kind, id, a, b)`: one event, from this thread's own loop. `notify()`:
+// `notify(kind, id, a, b, c)`: one event, from this thread's own loop. `notify()`:
 // the reactor thread queued events; they are drained here.
-function notify(kind, id, a, b) {
+function notify(kind, id, a, b, c) {
   if (kind !== undefined) {
-    const ev = toEvent(kind, id, a, b);
+    const ev = toEvent(kind, id, a, b, c);
     if (batch === null && !scheduled) {
       // The common case: nothing waits, deliver it now.
       try {
@@ -92,8 +92,8 @@ function notify(kind, id, a, b) {
       batch = [];
       pos = 0;
     }
-    for (let i = 0; i < flat.length; i += 4) {
-      batch.push(toEvent(flat[i], flat[i + 1], flat[i + 2], flat[i + 3]));
+    for (let i = 0; i < flat.length; i += 5) {
+      batch.push(toEvent(flat[i], flat[i + 1], flat[i + 2], flat[i + 3], flat[i + 4]));
     }
   }
   if (!scheduled) deliver();

@@ -73,10 +73,7 @@ impl Framer {
         if buf.len() <= self.max {
             // No line in here can exceed the limit: only the last newline matters, and it is
             // near the end when many small messages arrive.
-            let end = buf[from..]
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |p| from + p + 1);
+            let end = memchr::memrchr(b'\n', &buf[from..]).map_or(0, |p| from + p + 1);
             self.clean = buf.len() - end;
             return Scan {
                 end,
@@ -85,7 +82,7 @@ impl Framer {
         }
         let mut start = 0;
         let mut pos = from;
-        while let Some(p) = buf[pos..].iter().position(|&b| b == b'\n') {
+        while let Some(p) = memchr::memchr(b'\n', &buf[pos..]) {
             let nl = pos + p;
             if nl - start > self.max {
                 return self.oversize(start, nl - start, true);
@@ -149,10 +146,7 @@ pub fn frames(mode: Serialization, run: &[u8]) -> impl Iterator<Item = &[u8]> {
             return None;
         }
         let len = match mode {
-            Serialization::Json => rest
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(rest.len(), |p| p + 1),
+            Serialization::Json => memchr::memchr(b'\n', rest).map_or(rest.len(), |p| p + 1),
             Serialization::Advanced => rest
                 .get(..4)
                 .map_or(rest.len(), |h| (4 + frame_len(h)).min(rest.len())),

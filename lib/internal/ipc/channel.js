@@ -175,7 +175,14 @@ class Channel {
       // same turn (event delivered, or tick of batches flushed) is joined into one
       // write at the end of the tick.
       this.sentTurn = turn;
-      this.written(binding.channelWrite(this.id, chunk), chunk.length, [cb]);
+      const result = binding.channelWrite(this.id, chunk);
+      if (result === 0) {
+        // All of it is in the kernel (the common case): nothing to wait for.
+        this.nativeQueued = 0;
+        if (typeof cb === 'function') process.nextTick(cb, null);
+        return true;
+      }
+      this.written(result, chunk.length, [cb]);
       return this.nativeQueued < kBackpressure;
     }
     this.batch.push(this.mode.keep(chunk));
@@ -365,7 +372,7 @@ class Channel {
         return;
       }
       if (ev.fds) for (let i = 0; i < ev.fds.length; i++) this.fds.push(ev.fds[i]);
-      this.values = this.mode.decode(ev.buf);
+      this.values = this.mode.decode(ev.buf, ev.count);
       this.index = 0;
       this.current = ev;
     }
@@ -416,10 +423,8 @@ class Channel {
 
   // Without a 'message' listener, messages wait for one (as in Node).
   emitMessage(event, message, handle) {
-    const { target } = this;
-    if (event === 'internalMessage' || target.listenerCount('message') > 0) {
-      target.emit(event, message, handle);
-    } else {
+    // emit() says whether anyone listened; with nobody, it had no effect.
+    if (!this.target.emit(event, message, handle) && event === 'message') {
       this.unheard.push([event, message, handle]);
     }
   }

@@ -3,7 +3,7 @@
 // chunk, joins a tick's chunks into what the native writer takes (json: one
 // string, which the addon encodes as UTF-8 straight into its write; advanced: one
 // Buffer), and decodes a native `data` event's frames (complete ones only: the
-// reactor keeps partial ones; json: one string of lines, advanced: a Buffer) into
+// reactor keeps partial ones; json: one JSON array text, advanced: a Buffer) into
 // an array of values. A frame that cannot be decoded becomes
 // an InvalidMessage in its place, so the channel reports it and carries on with
 // the frames around it.
@@ -40,23 +40,15 @@ const json = {
     return chunks.length === 1 ? chunks[0] : chunks.join('\n');
   },
 
-  decode(text) {
-    let lines = 0;
-    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines++;
-    if (lines === 1) {
-      try {
-        return [JSON.parse(text)]; // the trailing '\n' is JSON whitespace
-      } catch {
-        return parseLines(text);
-      }
-    }
-    // One parse for the whole batch: the lines joined into a JSON array. The
-    // count check catches a broken line merging with its neighbour; only two
-    // broken lines that make up for each other could pass (no Node sender
-    // writes broken lines: this guards against foreign writers on the socket).
+  // `text`: a data event's `count` lines as one JSON array, `[line\n,line\n]`
+  // (src/napi_events.rs), parsed in one call. The count check catches a broken
+  // line merging with its neighbour; only two broken lines that make up for each
+  // other could pass (no Node sender writes broken lines: this guards against
+  // foreign writers on the socket).
+  decode(text, count) {
     try {
-      const values = JSON.parse(`[${text.slice(0, -1).replaceAll('\n', ',')}]`);
-      if (values.length === lines) return values;
+      const values = JSON.parse(text);
+      if (values.length === count) return values;
     } catch {
       // some line is malformed: find it below
     }
@@ -65,11 +57,10 @@ const json = {
 };
 
 function parseLines(text) {
+  const lines = text.slice(1, -1).split('\n,');
   const values = [];
-  let start = 0;
-  for (let end = text.indexOf('\n'); end !== -1; end = text.indexOf('\n', start)) {
-    const line = text.slice(start, end);
-    start = end + 1;
+  for (let i = 0; i < lines.length; i++) {
+    const line = i === lines.length - 1 ? lines[i].slice(0, -1) : lines[i];
     try {
       values.push(JSON.parse(line));
     } catch (err) {
