@@ -129,8 +129,10 @@ test('keep() holds a fast frame past the next encode', () => {
   assert.strictEqual(advanced.keep(big), big, 'a native frame is its own');
 });
 
-// The addon hands json lines over as one array text (src/napi_events.rs): `[a\n,b\n]`.
-const arrayText = (lines) => `[${lines.map((l) => `${l}\n`).join(',')}]`;
+// The addon hands json lines over as one array text (src/napi_events.rs): `[a\n,b\n]`,
+// and a lone line as it is.
+const arrayText = (lines) => (lines.length === 1 ? `${lines[0]}\n` :
+  `[${lines.map((l) => `${l}\n`).join(',')}]`);
 
 test('json: a data event\'s lines decode in one parse, malformed ones as errors in place', () => {
   assert.deepStrictEqual(json.decode(arrayText(['{"a":1}', '"x,y"', '[2]']), 3), [{ a: 1 }, 'x,y', [2]]);
@@ -143,4 +145,8 @@ test('json: a data event\'s lines decode in one parse, malformed ones as errors 
   const merged = json.decode(arrayText(['[1', '2]']), 2);
   assert.strictEqual(merged.length, 2);
   assert.ok(merged.every((v) => v.error && v.error.code === 'ERR_IPC_INVALID_MESSAGE'));
+  assert.deepStrictEqual(json.decode(arrayText(['{"lone":true}']), 1), [{ lone: true }]);
+  assert.deepStrictEqual(json.decode('', 0), []);
+  const [lone] = json.decode(arrayText(['{lone']), 1);
+  assert.match(lone.error.message, /cannot be parsed.*"\{lone"/);
 });

@@ -102,10 +102,10 @@ thread_local! {
     static ARRAY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Frames as JS gets them, and how many there are. json: one JSON array text, the lines
-/// joined by `\n,` inside `[` and `]`, which JS parses in one call (a newline is JSON
-/// whitespace) and, if a line is malformed, splits again at `\n,` (which no line holds). The
-/// lines are whole, so their UTF-8 is never cut. advanced: a Buffer of the frames as read;
+/// Frames as JS gets them, and how many there are. json: a lone line as it is; more, as one
+/// JSON array text, the lines joined by `\n,` inside `[` and `]`, which JS parses in one call
+/// (a newline is JSON whitespace) and, if a line is malformed, splits again at `\n,` (which
+/// no line holds). The lines are whole, so their UTF-8 is never cut. advanced: a Buffer of the frames as read;
 /// small ones copied, which is cheaper than an external buffer's finalizer.
 fn frames_value(env: &Env, mode: Serialization, buf: Vec<u8>) -> Result<(JsUnknown, u32)> {
     const COPY_BELOW: usize = 64 * 1024;
@@ -145,17 +145,23 @@ fn frames_value(env: &Env, mode: Serialization, buf: Vec<u8>) -> Result<(JsUnkno
     })
 }
 
-/// Writes the json lines of `lines` (each ending in `\n`) into `text` as one JSON array
-/// (see `frames_value`); returns how many lines there were.
+/// Writes the json lines of `lines` (each ending in `\n`) into `text` as JS takes them (see
+/// `frames_value`); returns how many lines there were.
 fn json_array(lines: &[u8], text: &mut Vec<u8>) -> u32 {
     text.clear();
+    let mut frames = framing::frames(Serialization::Json, lines);
+    let first = frames.next().unwrap_or_default();
+    if first.len() == lines.len() {
+        // Parsing an array costs more than the value alone.
+        text.extend_from_slice(lines);
+        return u32::from(!lines.is_empty());
+    }
     text.reserve(lines.len() + lines.len() / 8 + 2);
     text.push(b'[');
-    let mut count = 0;
-    for line in framing::frames(Serialization::Json, lines) {
-        if count > 0 {
-            text.push(b',');
-        }
+    text.extend_from_slice(first);
+    let mut count = 1;
+    for line in frames {
+        text.push(b',');
         text.extend_from_slice(line);
         count += 1;
     }
@@ -168,10 +174,10 @@ mod tests {
     use super::json_array;
 
     #[test]
-    fn json_lines_become_one_array() {
+    fn json_lines_become_one_array_and_a_lone_line_stays_as_it_is() {
         let mut text = Vec::new();
         assert_eq!(json_array(b"{\"a\":1}\n", &mut text), 1);
-        assert_eq!(text, b"[{\"a\":1}\n]");
+        assert_eq!(text, b"{\"a\":1}\n");
         assert_eq!(json_array(b"1\n\"x,y\"\n[2]\n", &mut text), 3);
         assert_eq!(text, b"[1\n,\"x,y\"\n,[2]\n]");
     }

@@ -40,12 +40,20 @@ const json = {
     return chunks.length === 1 ? chunks[0] : chunks.join('\n');
   },
 
-  // `text`: a data event's `count` lines as one JSON array, `[line\n,line\n]`
-  // (src/napi_events.rs), parsed in one call. The count check catches a broken
-  // line merging with its neighbour; only two broken lines that make up for each
-  // other could pass (no Node sender writes broken lines: this guards against
-  // foreign writers on the socket).
+  // `text`: a data event's `count` lines: a lone line as it is (`line\n`), more
+  // as one JSON array, `[line\n,line\n]` (src/napi_events.rs), parsed in one
+  // call. The count check catches a broken line merging with its neighbour; only
+  // two broken lines that make up for each other could pass (no Node sender
+  // writes broken lines: this guards against foreign writers on the socket).
   decode(text, count) {
+    if (count === 0) return []; // descriptors alone
+    if (count === 1) {
+      try {
+        return [JSON.parse(text)]; // the trailing '\n' is JSON whitespace
+      } catch (err) {
+        return [invalidLine(text.slice(0, -1), err)];
+      }
+    }
     try {
       const values = JSON.parse(text);
       if (values.length === count) return values;
@@ -64,11 +72,15 @@ function parseLines(text) {
     try {
       values.push(JSON.parse(line));
     } catch (err) {
-      const excerpt = JSON.stringify(line.length > 64 ? `${line.slice(0, 64)}...` : line);
-      values.push(new InvalidMessage(err.message, excerpt));
+      values.push(invalidLine(line, err));
     }
   }
   return values;
+}
+
+function invalidLine(line, err) {
+  const excerpt = JSON.stringify(line.length > 64 ? `${line.slice(0, 64)}...` : line);
+  return new InvalidMessage(err.message, excerpt);
 }
 
 // advanced: [u32 BE payload length][V8 serializer header + value]. Host objects
