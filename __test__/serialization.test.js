@@ -150,3 +150,20 @@ test('json: a data event\'s lines decode in one parse, malformed ones as errors 
   const [lone] = json.decode(arrayText(['{lone']), 1);
   assert.match(lone.error.message, /cannot be parsed.*"\{lone"/);
 });
+
+test('a getter that sends while its message is written: both messages arrive whole', () => {
+  let inner;
+  const outer = { name: 'outer', get lazy() { inner = advanced.encode({ name: 'inner' }); return 1; } };
+  const frame = Buffer.from(advanced.encode(outer));
+  assert.deepStrictEqual(advanced.decode(frame), [{ name: 'outer', lazy: 1 }]);
+  assert.deepStrictEqual(advanced.decode(Buffer.from(inner)), [{ name: 'inner' }]);
+});
+
+test('a getter that deletes a later key: left out, as V8 does', () => {
+  const message = { a: 1, get g() { delete this.b; return 2; }, b: 3 };
+  assert.deepStrictEqual(advanced.decode(advanced.encode(message)), [{ a: 1, g: 2 }]);
+});
+
+test('json: a toJSON() that returns undefined goes as the line `undefined`, as in Node', () => {
+  assert.strictEqual(json.encode({ toJSON() {} }), 'undefined');
+});

@@ -71,7 +71,11 @@ pub fn event_values(env: &Env, event: Event) -> Result<[sys::napi_value; SLOTS]>
                 raw(list)
             };
             let (frames, count) = frames_value(env, mode, buf)?;
-            [num(DATA)?, num(channel)?, raw(frames), fds, num(count)?]
+            let count = match count {
+                Some(n) => num(n)?,
+                None => null()?,
+            };
+            [num(DATA)?, num(channel)?, raw(frames), fds, count]
         }
         Event::Drain { channel } => [num(DRAIN)?, num(channel)?, null()?, null()?, null()?],
         Event::Close { channel } => [num(CLOSE)?, num(channel)?, null()?, null()?, null()?],
@@ -102,16 +106,17 @@ thread_local! {
     static ARRAY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Frames as JS gets them, and how many there are. json: a lone line as it is; more, as one
-/// JSON array text, the lines joined by `\n,` inside `[` and `]`, which JS parses in one call
-/// (a newline is JSON whitespace) and, if a line is malformed, splits again at `\n,` (which
-/// no line holds). The lines are whole, so their UTF-8 is never cut. advanced: a Buffer of the frames as read;
-/// small ones copied, which is cheaper than an external buffer's finalizer.
-fn frames_value(env: &Env, mode: Serialization, buf: Vec<u8>) -> Result<(JsUnknown, u32)> {
+/// Frames as JS gets them, and (json) how many there are. json: a lone line as it is; more,
+/// as one JSON array text, the lines joined by `\n,` inside `[` and `]`, which JS parses in
+/// one call (a newline is JSON whitespace) and, if a line is malformed, splits again at
+/// `\n,` (which no line holds). Whole lines never cut a UTF-8 sequence. advanced: a Buffer of
+/// the frames as read; small ones copied, which is cheaper than an external buffer's
+/// finalizer.
+fn frames_value(env: &Env, mode: Serialization, buf: Vec<u8>) -> Result<(JsUnknown, Option<u32>)> {
     const COPY_BELOW: usize = 64 * 1024;
     Ok(match mode {
-        Serialization::Json => ARRAY.with_borrow_mut(|text| -> Result<_> {
-            let count = json_array(&buf, text);
+        Serialization::Json => ARRAY.with_borrow_mut(|scratch| -> Result<_> {
+            let (text, count) = json_text(&buf, scratch);
             let mut value = std::ptr::null_mut();
             // ASCII is its own Latin-1: V8 copies it as is, where UTF-8 would be decoded.
             let create = if text.is_ascii() {
@@ -124,61 +129,67 @@ fn frames_value(env: &Env, mode: Serialization, buf: Vec<u8>) -> Result<(JsUnkno
                 create(env.raw(), text.as_ptr().cast(), text.len(), &mut value)
             })?;
             // A burst's room is not held on to.
-            if text.capacity() > COPY_BELOW {
-                *text = Vec::new();
+            if scratch.capacity() > COPY_BELOW {
+                *scratch = Vec::new();
             }
             // SAFETY: a value just created in this environment.
-            Ok((
-                unsafe { JsUnknown::from_raw_unchecked(env.raw(), value) },
-                count,
-            ))
+            let value = unsafe { JsUnknown::from_raw_unchecked(env.raw(), value) };
+            Ok((value, Some(count)))
         })?,
-        Serialization::Advanced => {
-            let count = framing::frames(mode, &buf).count() as u32;
-            let frames = if buf.len() < COPY_BELOW {
-                env.create_buffer_copy(buf)?.into_raw().into_unknown()
-            } else {
-                env.create_buffer_with_data(buf)?.into_raw().into_unknown()
-            };
-            (frames, count)
+        Serialization::Advanced if buf.len() < COPY_BELOW => {
+            (env.create_buffer_copy(buf)?.into_raw().into_unknown(), None)
         }
+        Serialization::Advanced => (
+            env.create_buffer_with_data(buf)?.into_raw().into_unknown(),
+            None,
+        ),
     })
 }
 
-/// Writes the json lines of `lines` (each ending in `\n`) into `text` as JS takes them (see
-/// `frames_value`); returns how many lines there were.
-fn json_array(lines: &[u8], text: &mut Vec<u8>) -> u32 {
-    text.clear();
+/// The json lines of `lines` (each ending in `\n`) as JS takes them (see `frames_value`):
+/// `lines` itself when it holds at most one, else their array text written into `scratch`.
+/// Also returns how many lines there are.
+fn json_text<'a>(lines: &'a [u8], scratch: &'a mut Vec<u8>) -> (&'a [u8], u32) {
     let mut frames = framing::frames(Serialization::Json, lines);
-    let first = frames.next().unwrap_or_default();
+    let Some(first) = frames.next() else {
+        return (lines, 0);
+    };
     if first.len() == lines.len() {
         // Parsing an array costs more than the value alone.
-        text.extend_from_slice(lines);
-        return u32::from(!lines.is_empty());
+        return (lines, 1);
     }
-    text.reserve(lines.len() + lines.len() / 8 + 2);
-    text.push(b'[');
-    text.extend_from_slice(first);
+    scratch.clear();
+    scratch.reserve(lines.len() + lines.len() / 8 + 2);
+    scratch.push(b'[');
+    scratch.extend_from_slice(first);
     let mut count = 1;
     for line in frames {
-        text.push(b',');
-        text.extend_from_slice(line);
+        scratch.push(b',');
+        scratch.extend_from_slice(line);
         count += 1;
     }
-    text.push(b']');
-    count
+    scratch.push(b']');
+    (scratch, count)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::json_array;
+    use super::json_text;
 
     #[test]
     fn json_lines_become_one_array_and_a_lone_line_stays_as_it_is() {
-        let mut text = Vec::new();
-        assert_eq!(json_array(b"{\"a\":1}\n", &mut text), 1);
-        assert_eq!(text, b"{\"a\":1}\n");
-        assert_eq!(json_array(b"1\n\"x,y\"\n[2]\n", &mut text), 3);
-        assert_eq!(text, b"[1\n,\"x,y\"\n,[2]\n]");
+        let mut scratch = Vec::new();
+        assert_eq!(json_text(b"", &mut scratch), (&b""[..], 0));
+        let one = b"{\"a\":1}\n";
+        let (text, count) = json_text(one, &mut scratch);
+        assert_eq!(
+            (text.as_ptr(), count),
+            (one.as_ptr(), 1),
+            "no copy of a lone line"
+        );
+        assert_eq!(
+            json_text(b"1\n\"x,y\"\n[2]\n", &mut scratch),
+            (&b"[1\n,\"x,y\"\n,[2]\n]"[..], 3)
+        );
     }
 }

@@ -296,8 +296,9 @@ pub(crate) fn recv_with_fds(
     Ok(n)
 }
 
-/// One non-blocking `sendmsg` of `bufs`, with `pass` attached by SCM_RIGHTS to its first byte.
-/// MSG_NOSIGNAL: a gone peer is an EPIPE result, never a SIGPIPE.
+/// One non-blocking send of `bufs` (a `sendmsg`, or `send` for one buffer and no descriptor),
+/// with `pass` attached by SCM_RIGHTS to its first byte. MSG_NOSIGNAL: a gone peer is an EPIPE
+/// result, never a SIGPIPE.
 pub(crate) fn send_with_fd(
     fd: BorrowedFd<'_>,
     bufs: &[IoSlice<'_>],

@@ -423,8 +423,10 @@ class Channel {
 
   // Without a 'message' listener, messages wait for one (as in Node).
   emitMessage(event, message, handle) {
-    // emit() says whether anyone listened; with nobody, it had no effect.
-    if (!this.target.emit(event, message, handle) && event === 'message') {
+    // emit() says whether anyone listened (a wrapped emit may not: then ask).
+    const { target } = this;
+    if (!target.emit(event, message, handle) && event === 'message' &&
+        target.listenerCount('message') === 0) {
       this.unheard.push([event, message, handle]);
     }
   }

@@ -8,6 +8,7 @@
 // an InvalidMessage in its place, so the channel reports it and carries on with
 // the frames around it.
 const v8 = require('node:v8');
+const { hasOwn: ObjectHasOwn } = Object;
 const {
   isArrayBufferView, isArgumentsObject, isModuleNamespaceObject, isProxy,
 } = require('node:util/types');
@@ -28,7 +29,9 @@ class InvalidMessage {
 // own flat string.
 const json = {
   encode(message) {
-    return JSON.stringify(message);
+    // A toJSON() that returns undefined: Node writes the line `undefined`, and so do we.
+    const text = JSON.stringify(message);
+    return text === undefined ? 'undefined' : text;
   },
 
   keep(chunk) {
@@ -295,7 +298,9 @@ function readFrame(buf, start, stop) {
 // this, a fraction. Anything else (another kind of object, a proxy, an object met
 // twice, which V8 writes as a back-reference, a deep or large value) throws
 // `kUnsupported` and the whole message goes through the native Serializer
-// instead. An own getter met before such a value has then run twice.
+// instead. An own getter met before such a value has then run twice, and the
+// type of an object comes from its prototype: a built-in object (a Map, a Date)
+// given Object.prototype as its prototype goes as a plain object.
 const kMaxDepth = 32;
 const kMaxObjects = 64; // identity is checked by a linear scan
 const kMaxArray = 256; // each array's extra properties are looked for with Object.keys
@@ -304,6 +309,7 @@ const kShortString = 64; // its length takes one varint byte
 let out = Buffer.allocUnsafeSlow(16 * 1024);
 let at;
 const seen = [];
+let busy = false; // a getter that sends a message while one is being written
 
 function room(bytes) {
   if (at + bytes <= out.length) return;
@@ -402,14 +408,15 @@ function writeValue(value, depth) {
 
 function writeObject(value, depth) {
   const proto = Object.getPrototypeOf(value);
-  if (proto === Array.prototype && Array.isArray(value)) {
+  const isArray = Array.isArray(value);
+  if (proto === Array.prototype && isArray) {
     const length = value.length;
     if (length > kMaxArray || Object.keys(value).length !== length) throw kUnsupported;
     room(6);
     out[at++] = 0x41;
     putVarint(length);
     for (let i = 0; i < length; i++) {
-      if (!(i in value)) throw kUnsupported; // a hole: V8 writes the sparse form
+      if (!ObjectHasOwn(value, i)) throw kUnsupported; // a hole: V8 writes the sparse form
       writeValue(value[i], depth);
     }
     room(12);
@@ -418,30 +425,37 @@ function writeObject(value, depth) {
     putVarint(length);
     return;
   }
-  if ((proto !== Object.prototype && proto !== null) || isArgumentsObject(value) ||
-      isModuleNamespaceObject(value)) {
+  if ((proto !== Object.prototype && proto !== null) || isArray || ArrayBuffer.isView(value) ||
+      isArgumentsObject(value) || isModuleNamespaceObject(value)) {
     throw kUnsupported;
   }
   const keys = Object.keys(value);
   room(1);
   out[at++] = 0x6f;
+  let written = 0;
   for (let i = 0; i < keys.length; i++) {
     const key = keys[i];
+    const property = value[key];
+    // A getter may have deleted it: V8 leaves it out then.
+    if (property === undefined && !ObjectHasOwn(value, key)) continue;
     // Index keys go as numbers, as V8 writes them.
     const code = key.charCodeAt(0);
     const index = code >= 0x30 && code <= 0x39 ? Number(key) : -1;
-    if (index >= 0 && index < 0xffffffff && `${index}` === key) writeNumber(index);
+    if ((index >>> 0) === index && index !== 0xffffffff && `${index}` === key) writeNumber(index);
     else writeString(key);
-    writeValue(value[key], depth);
+    writeValue(property, depth);
+    written++;
   }
   room(6);
   out[at++] = 0x7b;
-  putVarint(keys.length);
+  putVarint(written);
 }
 
 // The frame of `message` in the reused buffer (valid until the next call), or
 // null when the native Serializer must write it.
 function writeFrame(message) {
+  if (busy) return null;
+  busy = true;
   at = 4;
   try {
     room(16);
@@ -453,6 +467,7 @@ function writeFrame(message) {
     return null;
   } finally {
     seen.length = 0;
+    busy = false;
   }
   out.writeUInt32BE(at - 4, 0);
   return out.subarray(0, at);
