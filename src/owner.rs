@@ -158,6 +158,7 @@ impl Owner {
     /// queue's, so that a caller that reuses it allocates nothing per take). Returns the
     /// channels paused since the last take.
     pub fn take(&self, events: &mut Vec<Event>) -> Vec<u32> {
+        debug_assert!(events.is_empty(), "take into a vector with events in it");
         let mut q = lock(&self.queue);
         q.data_at.clear();
         mem::swap(&mut q.events, events);
