@@ -307,9 +307,7 @@ pub(crate) fn send_with_fd(
     let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
     if let ([one], None) = (bufs, pass) {
         // send(2) skips sendmsg's copy-in of a msghdr and an iovec array: the common write.
-        // SAFETY: `one` is valid for reads of its length for the duration of the call.
-        let n = syscall!(send(fd.as_raw_fd(), one.as_ptr().cast(), one.len(), flags))?;
-        return Ok(n as usize);
+        return send(fd, one, flags);
     }
     let mut cmsg = Cmsg::new();
     // SAFETY: msghdr is plain data; all pointers set below outlive the call.
