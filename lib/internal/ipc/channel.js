@@ -175,14 +175,7 @@ class Channel {
       // same turn (event delivered, or tick of batches flushed) is joined into one
       // write at the end of the tick.
       this.sentTurn = turn;
-      const result = binding.channelWrite(this.id, chunk);
-      if (result === 0) {
-        // All of it is in the kernel (the common case): nothing to wait for.
-        this.nativeQueued = 0;
-        if (typeof cb === 'function') process.nextTick(cb, null);
-        return true;
-      }
-      this.written(result, chunk.length, [cb]);
+      this.written(binding.channelWrite(this.id, chunk), chunk.length, [cb]);
       return this.nativeQueued < kBackpressure;
     }
     this.batch.push(this.mode.keep(chunk));
